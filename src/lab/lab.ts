@@ -1,0 +1,286 @@
+/**
+ * @module lab/lab
+ * The lab's lifecycle: `labUp` builds namespaces, pods, pod servers and manifests, starts the
+ * agent in the node namespace and returns once a ClusterIP answers; `labDown` removes exactly
+ * what a lab owns (found from state.json, or from its name after a crash); `labSetEndpoints`
+ * changes one service's endpoints the way an EndpointSlice update would.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cgroup2Root, ensureBpffs, removeCgroupTree } from '../util/cgroup.ts';
+import { errorMessage, KprError } from '../util/errors.ts';
+import { labProbe } from './exec.ts';
+import { findPod, rewriteManifestFor, writeAllManifests } from './manifests.ts';
+import { createNetwork, deleteNetns, listNetnsWithPrefix } from './netns.ts';
+import {
+  agentArgv,
+  agentAvailable,
+  buildPodserver,
+  findAgentPids,
+  isAlive,
+  KPR_BIN,
+  killCgroupTree,
+  podArgv,
+  podCgroupPath,
+  podserverArgv,
+  spawnDetached,
+  stopProcess,
+  waitPodservers,
+} from './processes.ts';
+import {
+  agentLogPath,
+  labDir,
+  layoutOptions,
+  manifestsDir,
+  podLogPath,
+  readState,
+  readStateIfAny,
+  writeState,
+} from './state.ts';
+import type { LabEndpointSpec, LabState } from './state.ts';
+import { backendPods, buildLayout, labObjectNames, serviceAt, serviceIndex } from './topology.ts';
+import type { LabLayout, LabOptions } from './topology.ts';
+
+export type LabPhase = 'network' | 'pods' | 'manifests' | 'agent' | 'traffic';
+
+export interface LabProgress {
+  readonly phase: LabPhase;
+  readonly message: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface LabUpOptions extends LabOptions {
+  /** Start the agent (default true; fails when bin/kpr.js is missing). */
+  readonly startAgent?: boolean;
+  /** Extra arguments appended to the agent's command line. */
+  readonly agentArgs?: readonly string[];
+  /** How long to wait for a ClusterIP to answer; default 60 s plus 1 ms per service. */
+  readonly readyTimeoutMs?: number;
+  /** Leave a failed lab in place for debugging instead of removing it. */
+  readonly keepOnFailure?: boolean;
+  readonly onProgress?: (p: LabProgress) => void;
+}
+
+export async function labUp(opts: LabUpOptions): Promise<LabState> {
+  const layout = buildLayout(opts);
+  const progress = opts.onProgress ?? (() => undefined);
+  const startAgent = opts.startAgent ?? true;
+  if (startAgent && !(await agentAvailable())) {
+    throw new KprError(
+      'KPR_ERR_LAB_NO_AGENT',
+      `the kpr agent is missing (${KPR_BIN}); build or reinstall kpr, or bring the lab up without an agent`,
+    );
+  }
+  if (
+    (await readStateIfAny(layout.name)) ||
+    (await listNetnsWithPrefix(labObjectNames(layout.name).netnsPrefix)).length
+  ) {
+    throw new KprError(
+      'KPR_ERR_LAB_EXISTS',
+      `lab ${layout.name} already exists; remove it with \`kpr lab down --name ${layout.name}\` or pick another --name`,
+    );
+  }
+  const cgroupPath = join(await cgroup2Root(), layout.cgroupRel);
+  if (layout.dataplane === 'ebpf') await ensureBpffs();
+  await buildPodserver();
+
+  // state.json goes first, so a crash anywhere below leaves enough for `down` to clean up.
+  const state: LabState = {
+    version: 1,
+    name: layout.name,
+    dataplane: layout.dataplane,
+    services: layout.services,
+    endpoints: layout.endpoints,
+    pods: backendPods(layout).length,
+    udpServices: layout.udpServices,
+    createdAt: new Date().toISOString(),
+    cgroupPath,
+    agentPid: undefined,
+    podserverPids: {},
+    endpointOverrides: {},
+  };
+  await writeState(state);
+  try {
+    progress({
+      phase: 'network',
+      message: 'creating namespaces and veths',
+      done: 0,
+      total: layout.pods.length,
+    });
+    await createNetwork(layout, (done, total) =>
+      progress({ phase: 'network', message: 'wiring pods', done, total }),
+    );
+
+    await startPodservers(layout, state, progress);
+
+    const dir = manifestsDir(layout.name);
+    await writeAllManifests(dir, layout, state.endpointOverrides, (done, total) =>
+      progress({ phase: 'manifests', message: `writing ${layout.services} services`, done, total }),
+    );
+
+    if (startAgent) {
+      progress({
+        phase: 'agent',
+        message: `starting the ${layout.dataplane} agent`,
+        done: 0,
+        total: 1,
+      });
+      state.agentPid = await spawnDetached(
+        agentArgv(layout, dir, cgroupPath, opts.agentArgs ?? []),
+        agentLogPath(layout.name),
+      );
+      await writeState(state);
+      progress({ phase: 'agent', message: `agent pid ${state.agentPid}`, done: 1, total: 1 });
+      await waitForTraffic(
+        layout,
+        state,
+        opts.readyTimeoutMs ?? 60_000 + layout.services,
+        progress,
+      );
+    }
+    return state;
+  } catch (e) {
+    if (opts.keepOnFailure) throw e;
+    try {
+      await labDown(layout.name);
+    } catch (downErr) {
+      throw new KprError(
+        'KPR_ERR_LAB_UP',
+        `${errorMessage(e)}\n(removing the half-built lab failed too: ${errorMessage(downErr)})`,
+        {
+          cause: e,
+        },
+      );
+    }
+    throw e;
+  }
+}
+
+async function startPodservers(
+  layout: LabLayout,
+  state: LabState,
+  progress: (p: LabProgress) => void,
+): Promise<void> {
+  const backends = backendPods(layout);
+  const pids = new Map<string, number>();
+  for (const pod of layout.pods)
+    await mkdir(podCgroupPath(state.cgroupPath, pod), { recursive: true });
+  for (const pod of backends) {
+    const pid = await spawnDetached(
+      podArgv(pod, podCgroupPath(state.cgroupPath, pod), podserverArgv(pod)),
+      podLogPath(layout.name),
+    );
+    pids.set(pod.name, pid);
+    state.podserverPids[pod.name] = pid;
+    progress({
+      phase: 'pods',
+      message: 'starting pod servers',
+      done: pids.size,
+      total: backends.length,
+    });
+  }
+  await writeState(state);
+  await waitPodservers(pids, podLogPath(layout.name));
+}
+
+/** Polls the first and last TCP ClusterIPs from the client pod until both answer. */
+async function waitForTraffic(
+  layout: LabLayout,
+  state: LabState,
+  timeoutMs: number,
+  progress: (p: LabProgress) => void,
+): Promise<void> {
+  const tcp = layout.services - layout.udpServices;
+  if (tcp === 0 || layout.endpoints === 0) return; // nothing that could answer
+  const targets = [...new Set([0, tcp - 1])].map((i) => serviceAt(layout, i));
+  const deadline = Date.now() + timeoutMs;
+  let done = 0;
+  let lastError = '';
+  progress({
+    phase: 'traffic',
+    message: `waiting for ${targets[0]!.clusterIP}:${targets[0]!.port}`,
+    done,
+    total: targets.length,
+  });
+  for (const svc of targets) {
+    for (;;) {
+      const res = await labProbe(
+        state,
+        { ip: svc.clusterIP, port: svc.port, protocol: svc.protocol },
+        { timeoutMs: 1000 },
+      );
+      if (res.ok) break;
+      lastError = res.error ?? '';
+      const agentDied = state.agentPid !== undefined && !(await isAlive(state.agentPid));
+      if (agentDied || Date.now() > deadline) {
+        const why = agentDied
+          ? `the agent (pid ${state.agentPid}) exited`
+          : `no answer from ${svc.clusterIP}:${svc.port} within ${timeoutMs} ms`;
+        throw new KprError(
+          'KPR_ERR_LAB_NOT_READY',
+          `lab ${layout.name}: ${why} (last probe: ${lastError}).\nLast lines of ${agentLogPath(layout.name)}:\n${await logTail(agentLogPath(layout.name), 30)}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    progress({
+      phase: 'traffic',
+      message: `${svc.name} ${svc.clusterIP}:${svc.port} answers`,
+      done: ++done,
+      total: targets.length,
+    });
+  }
+}
+
+export async function logTail(path: string, lines: number): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '(no log)');
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Removes everything the lab owns and nothing else: agent, pod processes, namespaces (which take
+ * their veths, routes, iptables chains and nft table along), pins, cgroups and the state dir.
+ * Idempotent, and works from the name alone when state.json is missing or damaged.
+ */
+export async function labDown(name: string): Promise<void> {
+  const names = labObjectNames(name);
+  const state = await readStateIfAny(name);
+  const layout = buildLayout({ name, dataplane: 'ebpf', services: 0, endpoints: 0, pods: 1 });
+  const agents = new Set(await findAgentPids(layout));
+  if (state?.agentPid !== undefined) agents.add(state.agentPid);
+  for (const pid of agents) await stopProcess(pid, names.nftTable);
+
+  const cgroupPath = state?.cgroupPath ?? join(await cgroup2Root(), names.cgroupRel);
+  await killCgroupTree(cgroupPath);
+  await deleteNetns(await listNetnsWithPrefix(names.netnsPrefix));
+  // Unlinking a bpffs pin drops the link or map it holds (when no process keeps it open).
+  await rm(names.pinDir, { recursive: true, force: true });
+  await removeCgroupTree(cgroupPath);
+  await rm(labDir(name), { recursive: true, force: true });
+}
+
+/**
+ * Sets the endpoints of one service (`undefined` restores the round-robin default) and rewrites
+ * its manifest file, which the agent picks up like an EndpointSlice update.
+ */
+export async function labSetEndpoints(
+  name: string,
+  service: string,
+  endpoints: readonly LabEndpointSpec[] | undefined,
+): Promise<string> {
+  const state = await readState(name);
+  const layout = buildLayout(layoutOptions(state));
+  const index = serviceIndex(layout, service);
+  if (index === undefined) {
+    throw new KprError(
+      'KPR_ERR_LAB_NO_SERVICE',
+      `lab ${name} has no service ${JSON.stringify(service)}; see \`kpr lab status --name ${name}\``,
+    );
+  }
+  for (const e of endpoints ?? []) findPod(layout, e.pod);
+  if (endpoints) state.endpointOverrides[service] = endpoints.map((e) => ({ ...e }));
+  else delete state.endpointOverrides[service];
+  await writeState(state);
+  return rewriteManifestFor(manifestsDir(name), layout, index, state.endpointOverrides);
+}
