@@ -79,7 +79,11 @@ function newDp(): EbpfDataplane {
 }
 
 /** Changes one endpoint (its port) of a random service, one service per sync. */
-async function incremental(dp: EbpfDataplane, state: Map<string, ServicePortState>, n: number): Promise<{ p50: number; p99: number; max: number }> {
+async function incremental(
+  dp: EbpfDataplane,
+  state: Map<string, ServicePortState>,
+  n: number,
+): Promise<{ p50: number; p99: number; max: number }> {
   const lat: number[] = [];
   for (let k = 0; k < ITER; k++) {
     const i = Math.floor(Math.random() * n);
@@ -137,7 +141,13 @@ async function main(): Promise<Record<string, unknown>> {
     noopResync: { ms: Math.round(resyncMs), written: resync.written },
     adoptStartMs: Math.round(adoptMs),
     incremental100: { ...inc100, unit: 'ms', iterations: ITER, targetP99: 5, ok: inc100.p99 <= 5 },
-    [`incremental${SERVICES}`]: { ...incBig, unit: 'ms', iterations: ITER, targetP99: 5, ok: incBig.p99 <= 5 },
+    [`incremental${SERVICES}`]: {
+      ...incBig,
+      unit: 'ms',
+      iterations: ITER,
+      targetP99: 5,
+      ok: incBig.p99 <= 5,
+    },
     maps: stats.maps,
   };
 }

@@ -90,12 +90,13 @@ export function externallyAccessible(sp: ServicePort): boolean {
   return sp.nodePort !== 0 || sp.loadBalancerIPs.length > 0 || sp.externalIPs.length > 0;
 }
 
-/** Whether some traffic to the port uses Cluster-policy endpoints. */
+/**
+ * Whether some traffic to the port uses Cluster-policy endpoints: internal traffic under the
+ * Cluster policy, and any externally reachable port, since even with externalTrafficPolicy Local
+ * traffic from pods and from the node itself short-circuits to the Cluster endpoints.
+ */
 export function usesClusterEndpoints(sp: ServicePort): boolean {
-  return (
-    sp.internalTrafficPolicy !== 'Local' ||
-    (externallyAccessible(sp) && sp.externalTrafficPolicy !== 'Local')
-  );
+  return sp.internalTrafficPolicy !== 'Local' || externallyAccessible(sp);
 }
 
 /** Whether some traffic to the port uses node-local endpoints only. */

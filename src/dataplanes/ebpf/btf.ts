@@ -26,7 +26,8 @@ const KIND_UNION = 5;
 /** Returns the bytes of an ELF64 little-endian section by name, or undefined if absent. */
 export function elfSection(elf: Buffer, wanted: string): Buffer | undefined {
   if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46) throw new Error('not an ELF file');
-  if (elf[4] !== 2 || elf[5] !== 1) throw new Error('only little-endian ELF64 objects are supported');
+  if (elf[4] !== 2 || elf[5] !== 1)
+    throw new Error('only little-endian ELF64 objects are supported');
   const shoff = Number(elf.readBigUInt64LE(0x28));
   const shentsize = elf.readUInt16LE(0x3a);
   const shnum = elf.readUInt16LE(0x3c);
@@ -44,7 +45,8 @@ export function elfSection(elf: Buffer, wanted: string): Buffer | undefined {
     const h = hdr(i);
     const start = strtab.offset + h.name;
     const end = elf.indexOf(0, start);
-    if (elf.toString('latin1', start, end) === wanted) return elf.subarray(h.offset, h.offset + h.size);
+    if (elf.toString('latin1', start, end) === wanted)
+      return elf.subarray(h.offset, h.offset + h.size);
   }
   return undefined;
 }
@@ -73,7 +75,8 @@ function trailer(kind: number, vlen: number): number {
 
 /** Parses every named struct/union in a raw .BTF section. */
 export function parseBtfStructs(btf: Buffer): Map<string, BtfStruct> {
-  if (btf.readUInt16LE(0) !== BTF_MAGIC) throw new Error('bad BTF magic (big-endian objects are not supported)');
+  if (btf.readUInt16LE(0) !== BTF_MAGIC)
+    throw new Error('bad BTF magic (big-endian objects are not supported)');
   const hdrLen = btf.readUInt32LE(4);
   const typeOff = hdrLen + btf.readUInt32LE(8);
   const typeLen = btf.readUInt32LE(12);
@@ -115,7 +118,10 @@ export function btfStructsOfObject(elf: Buffer): Map<string, BtfStruct> {
  * Compares declared layouts with BTF. Returns one line per mismatch naming struct and field;
  * empty when everything agrees.
  */
-export function compareLayouts(layouts: readonly StructLayout[], btf: ReadonlyMap<string, BtfStruct>): string[] {
+export function compareLayouts(
+  layouts: readonly StructLayout[],
+  btf: ReadonlyMap<string, BtfStruct>,
+): string[] {
   const problems: string[] = [];
   for (const l of layouts) {
     const s = btf.get(l.name);
@@ -123,23 +129,32 @@ export function compareLayouts(layouts: readonly StructLayout[], btf: ReadonlyMa
       problems.push(`struct ${l.name}: missing from the object's BTF`);
       continue;
     }
-    if (s.size !== l.size) problems.push(`struct ${l.name}: size is ${s.size} in BTF but ${l.size} in codecs.ts`);
+    if (s.size !== l.size)
+      problems.push(`struct ${l.name}: size is ${s.size} in BTF but ${l.size} in codecs.ts`);
     for (const fl of l.fields) {
       const m = s.members.find((x) => x.name === fl.name);
       if (!m) problems.push(`struct ${l.name}: field ${fl.name} is missing from BTF`);
       else if (m.offset !== fl.offset)
-        problems.push(`struct ${l.name}: field ${fl.name} is at offset ${m.offset} in BTF but ${fl.offset} in codecs.ts`);
+        problems.push(
+          `struct ${l.name}: field ${fl.name} is at offset ${m.offset} in BTF but ${fl.offset} in codecs.ts`,
+        );
     }
     for (const m of s.members) {
       if (!l.fields.some((x) => x.name === m.name))
-        problems.push(`struct ${l.name}: field ${m.name} (offset ${m.offset}) is not declared in codecs.ts`);
+        problems.push(
+          `struct ${l.name}: field ${m.name} (offset ${m.offset}) is not declared in codecs.ts`,
+        );
     }
   }
   return problems;
 }
 
 /** Throws a startup error when the object's BTF disagrees with the codecs. */
-export function assertLayouts(objectPath: string, elf: Buffer, layouts: readonly StructLayout[]): void {
+export function assertLayouts(
+  objectPath: string,
+  elf: Buffer,
+  layouts: readonly StructLayout[],
+): void {
   const problems = compareLayouts(layouts, btfStructsOfObject(elf));
   if (problems.length > 0) {
     throw new DataplaneError(

@@ -38,25 +38,36 @@ test('rejects non-IPv4 addresses', () => {
 });
 
 const haveObj = existsSync(OBJ);
-test('codec layouts match the BTF of the built object', { skip: haveObj ? false : 'run `make -C bpf` first' }, () => {
-  const btf = btfStructsOfObject(readFileSync(OBJ));
-  assert.deepEqual(compareLayouts(LAYOUTS, btf), []);
-  assert.equal(btf.get('kpr_svc_key')?.size, 12);
-});
+test(
+  'codec layouts match the BTF of the built object',
+  { skip: haveObj ? false : 'run `make -C bpf` first' },
+  () => {
+    const btf = btfStructsOfObject(readFileSync(OBJ));
+    assert.deepEqual(compareLayouts(LAYOUTS, btf), []);
+    assert.equal(btf.get('kpr_svc_key')?.size, 12);
+  },
+);
 
-test('a deliberately wrong layout is caught, naming struct and field', { skip: haveObj ? false : 'run `make -C bpf` first' }, () => {
-  const wrong = LAYOUTS.map((l) =>
-    l.name === 'kpr_svc_value'
-      ? { ...l, fields: l.fields.map((fl) => (fl.name === 'service_id' ? { ...fl, offset: 6 } : fl)) }
-      : l.name === 'kpr_backend'
-        ? { ...l, size: 12 }
-        : l,
-  );
-  assert.throws(
-    () => assertLayouts(OBJ, readFileSync(OBJ), wrong),
-    (e: Error & { code?: string }) =>
-      e.code === 'KPR_ERR_EBPF_LAYOUT' &&
-      /kpr_svc_value: field service_id is at offset 8 in BTF but 6/.test(e.message) &&
-      /kpr_backend: size is 8 in BTF but 12/.test(e.message),
-  );
-});
+test(
+  'a deliberately wrong layout is caught, naming struct and field',
+  { skip: haveObj ? false : 'run `make -C bpf` first' },
+  () => {
+    const wrong = LAYOUTS.map((l) =>
+      l.name === 'kpr_svc_value'
+        ? {
+            ...l,
+            fields: l.fields.map((fl) => (fl.name === 'service_id' ? { ...fl, offset: 6 } : fl)),
+          }
+        : l.name === 'kpr_backend'
+          ? { ...l, size: 12 }
+          : l,
+    );
+    assert.throws(
+      () => assertLayouts(OBJ, readFileSync(OBJ), wrong),
+      (e: Error & { code?: string }) =>
+        e.code === 'KPR_ERR_EBPF_LAYOUT' &&
+        /kpr_svc_value: field service_id is at offset 8 in BTF but 6/.test(e.message) &&
+        /kpr_backend: size is 8 in BTF but 12/.test(e.message),
+    );
+  },
+);

@@ -36,16 +36,31 @@ export const LAYOUTS: readonly StructLayout[] = [
   {
     name: 'kpr_svc_key',
     size: 12,
-    fields: [f('vip', 0, 4), f('dport', 4, 2), f('proto', 6, 1), f('pad1', 7, 1), f('slot', 8, 2), f('pad2', 10, 2)],
+    fields: [
+      f('vip', 0, 4),
+      f('dport', 4, 2),
+      f('proto', 6, 1),
+      f('pad1', 7, 1),
+      f('slot', 8, 2),
+      f('pad2', 10, 2),
+    ],
   },
   {
     name: 'kpr_svc_value',
     size: 12,
     fields: [f('backend_id', 0, 4), f('count', 4, 2), f('flags', 6, 2), f('service_id', 8, 4)],
   },
-  { name: 'kpr_backend', size: 8, fields: [f('ip', 0, 4), f('port', 4, 2), f('proto', 6, 1), f('pad', 7, 1)] },
+  {
+    name: 'kpr_backend',
+    size: 8,
+    fields: [f('ip', 0, 4), f('port', 4, 2), f('proto', 6, 1), f('pad', 7, 1)],
+  },
   { name: 'kpr_svc_name', size: SVC_NAME_LEN, fields: [f('name', 0, SVC_NAME_LEN)] },
-  { name: 'kpr_revnat_key', size: 16, fields: [f('cookie', 0, 8), f('ip', 8, 4), f('port', 12, 2), f('pad', 14, 2)] },
+  {
+    name: 'kpr_revnat_key',
+    size: 16,
+    fields: [f('cookie', 0, 8), f('ip', 8, 4), f('port', 12, 2), f('pad', 14, 2)],
+  },
   { name: 'kpr_revnat_value', size: 8, fields: [f('vip', 0, 4), f('dport', 4, 2), f('pad', 6, 2)] },
 ];
 
@@ -88,7 +103,8 @@ export function writeIPv4(buf: Buffer, offset: number, ip: string): void {
       digits++;
     } else throw new Error(`not an IPv4 address: ${ip}`);
   }
-  if (at !== offset + 3 || digits === 0 || octet > 255) throw new Error(`not an IPv4 address: ${ip}`);
+  if (at !== offset + 3 || digits === 0 || octet > 255)
+    throw new Error(`not an IPv4 address: ${ip}`);
   buf[at] = octet;
 }
 export function readIPv4(buf: Buffer, offset: number): string {
@@ -135,7 +151,11 @@ export function decodeSvcKey(buf: Buffer, at = 0): SvcKey {
   };
 }
 
-export function encodeSvcValue(v: SvcValue, buf: Buffer = Buffer.alloc(SVC_VAL.size), at = 0): Buffer {
+export function encodeSvcValue(
+  v: SvcValue,
+  buf: Buffer = Buffer.alloc(SVC_VAL.size),
+  at = 0,
+): Buffer {
   buf.fill(0, at, at + SVC_VAL.size);
   buf.writeUInt32LE(v.backendId, at + off(SVC_VAL, 'backend_id'));
   buf.writeUInt16LE(v.count, at + off(SVC_VAL, 'count'));
@@ -152,7 +172,11 @@ export function decodeSvcValue(buf: Buffer, at = 0): SvcValue {
   };
 }
 
-export function encodeBackend(v: BackendValue, buf: Buffer = Buffer.alloc(BACKEND.size), at = 0): Buffer {
+export function encodeBackend(
+  v: BackendValue,
+  buf: Buffer = Buffer.alloc(BACKEND.size),
+  at = 0,
+): Buffer {
   buf.fill(0, at, at + BACKEND.size);
   writeIPv4(buf, at + off(BACKEND, 'ip'), v.ip);
   buf.writeUInt16BE(v.port, at + off(BACKEND, 'port'));
@@ -176,7 +200,11 @@ export function decodeU32(buf: Buffer, at = 0): number {
 }
 
 /** Service names longer than the slot are truncated on a UTF-8 boundary (display only). */
-export function encodeSvcName(name: string, buf: Buffer = Buffer.alloc(SVC_NAME_LEN), at = 0): Buffer {
+export function encodeSvcName(
+  name: string,
+  buf: Buffer = Buffer.alloc(SVC_NAME_LEN),
+  at = 0,
+): Buffer {
   buf.fill(0, at, at + SVC_NAME_LEN);
   let used = 0;
   for (const ch of name) {

@@ -35,7 +35,11 @@ export function parseBackendKey(k: number): { ip: string; port: number; proto: n
   const proto = k % 2 === 1 ? IPPROTO_UDP : IPPROTO_TCP;
   const rest = Math.floor(k / 2);
   const a = Math.floor(rest / 65536);
-  return { ip: `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`, port: rest % 65536, proto };
+  return {
+    ip: `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`,
+    port: rest % 65536,
+    proto,
+  };
 }
 export function ipv4ToU32(ip: string): number {
   let v = 0;
@@ -65,7 +69,9 @@ export function frontendsOf(sps: ServicePortState): DesiredFrontend[] {
   if (proto === undefined) return [];
   const local = svc.internalTrafficPolicy === 'Local';
   const endpoints = local ? sps.localEndpoints : sps.clusterEndpoints;
-  const backends = endpoints.filter((e) => isIPv4(e.ip)).map((e) => backendKey(e.ip, e.port, proto));
+  const backends = endpoints
+    .filter((e) => isIPv4(e.ip))
+    .map((e) => backendKey(e.ip, e.port, proto));
   const out: DesiredFrontend[] = [];
   const add = (vip: string, external: boolean): void => {
     if (!isIPv4(vip)) return;

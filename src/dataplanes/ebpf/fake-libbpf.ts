@@ -38,7 +38,10 @@ interface FakeLink {
 export class FakeKernel {
   nextFd = 1000;
   readonly maps = new Map<number, FakeMap>();
-  readonly pins = new Map<string, { kind: 'map'; fd: number } | { kind: 'prog'; name: string } | { kind: 'link'; link: FakeLink }>();
+  readonly pins = new Map<
+    string,
+    { kind: 'map'; fd: number } | { kind: 'prog'; name: string } | { kind: 'link'; link: FakeLink }
+  >();
   readonly links = new Set<FakeLink>();
   /** Log of calls that change map content: `${call} ${mapName} ${n}`. */
   readonly log: string[] = [];
@@ -91,7 +94,9 @@ export class FakeLibbpf implements LibbpfBinding {
   }
 
   openObject(): Handle {
-    const maps = new Map(KPR_MAP_SPECS.map((s) => [s.name, { spec: s, max: s.maxEntries }] as const));
+    const maps = new Map(
+      KPR_MAP_SPECS.map((s) => [s.name, { spec: s, max: s.maxEntries }] as const),
+    );
     const h = this.handle('obj');
     this.objects.set(h, { maps, loaded: false, gen: 0 });
     return h;
@@ -103,7 +108,8 @@ export class FakeLibbpf implements LibbpfBinding {
       const pinned = m.pin ? this.k.pin(m.pin) : undefined;
       if (pinned?.kind === 'map') {
         const live = this.map(pinned.fd);
-        if (live.maxEntries !== m.max) throw new EbpfCallError('bpf_object__load', 22, `pinned ${name} incompatible`);
+        if (live.maxEntries !== m.max)
+          throw new EbpfCallError('bpf_object__load', 22, `pinned ${name} incompatible`);
         m.fd = pinned.fd;
         continue;
       }
@@ -132,7 +138,8 @@ export class FakeLibbpf implements LibbpfBinding {
     (this.handles.get(map) as { pin?: string }).pin = path;
   }
   findProgram(obj: Handle, name: string): Handle {
-    if (!KPR_PROGRAMS.includes(name)) throw new EbpfCallError('bpf_object__find_program_by_name', 2, name);
+    if (!KPR_PROGRAMS.includes(name))
+      throw new EbpfCallError('bpf_object__find_program_by_name', 2, name);
     return this.handle({ name, gen: this.objects.get(obj)!.gen });
   }
   programFd(): number {
@@ -169,14 +176,27 @@ export class FakeLibbpf implements LibbpfBinding {
     if (p?.kind !== 'map') throw new EbpfCallError('bpf_obj_get', 2, path);
     return p.fd;
   }
-  mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number } {
+  mapInfo(fd: number): {
+    type: number;
+    keySize: number;
+    valueSize: number;
+    maxEntries: number;
+    flags: number;
+  } {
     const m = this.map(fd);
-    return { type: 1, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: 0 };
+    return {
+      type: 1,
+      keySize: m.keySize,
+      valueSize: m.valueSize,
+      maxEntries: m.maxEntries,
+      flags: 0,
+    };
   }
   mapUpdate(fd: number, key: Buffer, value: Buffer): void {
     const m = this.map(fd);
     const k = key.toString('hex');
-    if (!m.entries.has(k) && m.entries.size >= m.maxEntries) throw new EbpfCallError('bpf_map_update_elem', 7);
+    if (!m.entries.has(k) && m.entries.size >= m.maxEntries)
+      throw new EbpfCallError('bpf_map_update_elem', 7);
     m.entries.set(k, Buffer.from(value));
     this.k.log.push(`update ${m.name} 1`);
     this.k.afterWrite(this.k);
@@ -206,7 +226,8 @@ export class FakeLibbpf implements LibbpfBinding {
     this.k.log.push(`update_batch ${m.name} ${count}`);
     for (let i = 0; i < count; i++) {
       const k = keys.subarray(i * m.keySize, (i + 1) * m.keySize).toString('hex');
-      if (!m.entries.has(k) && m.entries.size >= m.maxEntries) throw new EbpfCallError('bpf_map_update_batch', 7);
+      if (!m.entries.has(k) && m.entries.size >= m.maxEntries)
+        throw new EbpfCallError('bpf_map_update_batch', 7);
       m.entries.set(k, Buffer.from(values.subarray(i * m.valueSize, (i + 1) * m.valueSize)));
       this.k.afterWrite(this.k);
     }
@@ -220,7 +241,14 @@ export class FakeLibbpf implements LibbpfBinding {
       this.k.afterWrite(this.k);
     }
   }
-  mapLookupBatch(fd: number, inBatch: Buffer | null, outBatch: Buffer, keys: Buffer, values: Buffer, max: number): BatchResult {
+  mapLookupBatch(
+    fd: number,
+    inBatch: Buffer | null,
+    outBatch: Buffer,
+    keys: Buffer,
+    values: Buffer,
+    max: number,
+  ): BatchResult {
     const m = this.map(fd);
     const all = [...m.entries];
     const start = inBatch ? inBatch.readUInt32LE(0) : 0;

@@ -11,7 +11,13 @@ import { cgroup2Root, ensureBpffs } from '../../util/cgroup.ts';
 import { DataplaneError, errorMessage } from '../../util/errors.ts';
 import { createLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
-import type { Dataplane, DataplaneOptions, LiveFrontend, SyncRequest, SyncResult } from '../types.ts';
+import type {
+  Dataplane,
+  DataplaneOptions,
+  LiveFrontend,
+  SyncRequest,
+  SyncResult,
+} from '../types.ts';
 import { desiredFrontends } from './desired.ts';
 import type { LibbpfBinding } from './libbpf.ts';
 import { createKoffiLibbpf } from './libbpf.ts';
@@ -46,7 +52,10 @@ export interface EbpfDataplane extends Dataplane {
 
 const DEFAULT_OBJECT = join(import.meta.dirname, '../../../build/bpf/sock_lb.bpf.o');
 
-export function createEbpfDataplane(opts: DataplaneOptions, tuning: EbpfTuning = {}): EbpfDataplane {
+export function createEbpfDataplane(
+  opts: DataplaneOptions,
+  tuning: EbpfTuning = {},
+): EbpfDataplane {
   const log = (tuning.log ?? createLogger()).child({ dataplane: 'ebpf' });
   const pinDir = opts.bpfPinDir;
   let binding = tuning.binding;
@@ -101,13 +110,18 @@ export function createEbpfDataplane(opts: DataplaneOptions, tuning: EbpfTuning =
     },
 
     async sync(req: SyncRequest): Promise<SyncResult> {
-      if (!loaded || !mirror) throw new DataplaneError('KPR_ERR_EBPF_NOT_STARTED', 'ebpf dataplane: sync() before start()');
+      if (!loaded || !mirror)
+        throw new DataplaneError(
+          'KPR_ERR_EBPF_NOT_STARTED',
+          'ebpf dataplane: sync() before start()',
+        );
       if (mirrorStale) mirror = rebuildMirror(loaded);
       const m = mirror;
       let plan;
       if (req.full) {
         const d = desiredFrontends(req.state);
-        for (const c of d.conflicts) log.warn('frontend claimed twice; keeping the first service', { conflict: c });
+        for (const c of d.conflicts)
+          log.warn('frontend claimed twice; keeping the first service', { conflict: c });
         plan = planSync(m, d.frontends);
       } else {
         const d = desiredFrontends(req.state, req.changed);
@@ -120,7 +134,11 @@ export function createEbpfDataplane(opts: DataplaneOptions, tuning: EbpfTuning =
           if (ownerName !== undefined && ownerName !== fe.service && !req.changed.has(ownerName)) {
             d.frontends.delete(fk);
             scope.delete(fk);
-            log.warn('frontend claimed twice; keeping the first service', { frontend: fk, owner: ownerName, other: fe.service });
+            log.warn('frontend claimed twice; keeping the first service', {
+              frontend: fk,
+              owner: ownerName,
+              other: fe.service,
+            });
           }
         }
         plan = planSync(m, d.frontends, scope);
@@ -129,7 +147,11 @@ export function createEbpfDataplane(opts: DataplaneOptions, tuning: EbpfTuning =
         applyPlan(lib(), loaded.fds, plan, req.full);
       } catch (e) {
         mirrorStale = true; // the kernel holds part of the plan; re-read it before the next diff
-        throw new DataplaneError('KPR_ERR_EBPF_SYNC', `ebpf map update failed: ${errorMessage(e)}`, { cause: e });
+        throw new DataplaneError(
+          'KPR_ERR_EBPF_SYNC',
+          `ebpf map update failed: ${errorMessage(e)}`,
+          { cause: e },
+        );
       }
       return { written: plan.written, deleted: plan.deleted };
     },
@@ -143,7 +165,10 @@ export function createEbpfDataplane(opts: DataplaneOptions, tuning: EbpfTuning =
         (fds) => ({
           maps: (Object.entries(MAP_NAMES) as [MapKey, string][]).map(([key, name]) => ({
             name,
-            entries: key !== 'revnat' && mirror && !mirrorStale ? mirrorCount(mirror, key) : countEntries(lib(), fds[key]),
+            entries:
+              key !== 'revnat' && mirror && !mirrorStale
+                ? mirrorCount(mirror, key)
+                : countEntries(lib(), fds[key]),
             capacity: lib().mapInfo(fds[key]).maxEntries,
           })),
         }),

@@ -42,7 +42,13 @@ export interface LibbpfBinding {
   /** Opens a pinned object; `readOnly` opens maps with BPF_F_RDONLY. */
   objGet(path: string, readOnly?: boolean): number;
   /** struct bpf_map_info fields kpr needs. */
-  mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number; flags: number };
+  mapInfo(fd: number): {
+    type: number;
+    keySize: number;
+    valueSize: number;
+    maxEntries: number;
+    flags: number;
+  };
   mapUpdate(fd: number, key: Buffer, value: Buffer): void;
   /** Returns false when the key is absent. */
   mapLookup(fd: number, key: Buffer, value: Buffer): boolean;
@@ -53,7 +59,14 @@ export interface LibbpfBinding {
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number): void;
   mapDeleteBatch(fd: number, keys: Buffer, count: number): void;
   /** One chunk of a batched dump; pass `inBatch` null first, then the previous `outBatch`. */
-  mapLookupBatch(fd: number, inBatch: Buffer | null, outBatch: Buffer, keys: Buffer, values: Buffer, max: number): BatchResult;
+  mapLookupBatch(
+    fd: number,
+    inBatch: Buffer | null,
+    outBatch: Buffer,
+    keys: Buffer,
+    values: Buffer,
+    max: number,
+  ): BatchResult;
   closeFd(fd: number): void;
 }
 
@@ -61,7 +74,10 @@ export interface LibbpfBinding {
 export class EbpfCallError extends DataplaneError {
   readonly errno: number;
   constructor(call: string, errno: number, detail = '') {
-    super('KPR_ERR_EBPF_CALL', `${call} failed: ${errnoName(errno)}${detail ? ` (${detail})` : ''}`);
+    super(
+      'KPR_ERR_EBPF_CALL',
+      `${call} failed: ${errnoName(errno)}${detail ? ` (${detail})` : ''}`,
+    );
     this.name = 'EbpfCallError';
     this.errno = errno;
   }
@@ -120,11 +136,15 @@ export function createKoffiLibbpf(libPath = 'libbpf.so.1'): LibbpfBinding {
     objPin: fn('int bpf_obj_pin(int fd, const char *path)'),
     objGetOpts: fn('int bpf_obj_get_opts(const char *path, void *opts)'),
     infoByFd: fn('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
-    update: fn('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+    update: fn(
+      'int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)',
+    ),
     lookup: fn('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
     del: fn('int bpf_map_delete_elem(int fd, const void *key)'),
     nextKey: fn('int bpf_map_get_next_key(int fd, const void *key, void *next)'),
-    updateBatch: fn('int bpf_map_update_batch(int fd, const void *keys, const void *values, void *count, void *opts)'),
+    updateBatch: fn(
+      'int bpf_map_update_batch(int fd, const void *keys, const void *values, void *count, void *opts)',
+    ),
     deleteBatch: fn('int bpf_map_delete_batch(int fd, const void *keys, void *count, void *opts)'),
     lookupBatch: fn(
       'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, void *opts)',
@@ -139,7 +159,8 @@ export function createKoffiLibbpf(libPath = 'libbpf.so.1'): LibbpfBinding {
     return rc;
   };
   const ptr = (call: string, p: unknown, detail?: string): Handle => {
-    if (p === null || p === undefined || p === 0n) throw new EbpfCallError(call, koffi.errno() || ENOENT, detail);
+    if (p === null || p === undefined || p === 0n)
+      throw new EbpfCallError(call, koffi.errno() || ENOENT, detail);
     return p as Handle;
   };
 
@@ -153,12 +174,14 @@ export function createKoffiLibbpf(libPath = 'libbpf.so.1'): LibbpfBinding {
     mapFd: (map) => check('bpf_map__fd', c.mapFd(map)),
     mapSetMaxEntries: (map, n) => void check('bpf_map__set_max_entries', c.setMax(map, n)),
     mapSetPinPath: (map, path) => void check('bpf_map__set_pin_path', c.setPin(map, path), path),
-    findProgram: (obj, name) => ptr('bpf_object__find_program_by_name', c.findProg(obj, name), name),
+    findProgram: (obj, name) =>
+      ptr('bpf_object__find_program_by_name', c.findProg(obj, name), name),
     programFd: (prog) => check('bpf_program__fd', c.progFd(prog)),
     attachCgroup: (prog, fd) => ptr('bpf_program__attach_cgroup', c.attachCg(prog, fd)),
     linkPin: (link, path) => void check('bpf_link__pin', c.linkPin(link, path), path),
     linkOpen: (path) => ptr('bpf_link__open', c.linkOpen(path), path),
-    linkUpdateProgram: (link, prog) => void check('bpf_link__update_program', c.linkUpdate(link, prog)),
+    linkUpdateProgram: (link, prog) =>
+      void check('bpf_link__update_program', c.linkUpdate(link, prog)),
     linkDestroy: (link) => void c.linkDestroy(link),
     objPin: (fd, path) => void check('bpf_obj_pin', c.objPin(fd, path), path),
     objGet: (path, readOnly = false) => {
@@ -202,12 +225,20 @@ export function createKoffiLibbpf(libPath = 'libbpf.so.1'): LibbpfBinding {
     mapUpdateBatch: (fd, keys, values, count) => {
       const n = Buffer.alloc(4);
       n.writeUInt32LE(count);
-      check('bpf_map_update_batch', c.updateBatch(fd, keys, values, n, null), `${n.readUInt32LE()} of ${count} written`);
+      check(
+        'bpf_map_update_batch',
+        c.updateBatch(fd, keys, values, n, null),
+        `${n.readUInt32LE()} of ${count} written`,
+      );
     },
     mapDeleteBatch: (fd, keys, count) => {
       const n = Buffer.alloc(4);
       n.writeUInt32LE(count);
-      check('bpf_map_delete_batch', c.deleteBatch(fd, keys, n, null), `${n.readUInt32LE()} of ${count} deleted`);
+      check(
+        'bpf_map_delete_batch',
+        c.deleteBatch(fd, keys, n, null),
+        `${n.readUInt32LE()} of ${count} deleted`,
+      );
     },
     mapLookupBatch: (fd, inBatch, outBatch, keys, values, max) => {
       const n = Buffer.alloc(4);

@@ -24,7 +24,12 @@ export const MAP_NAMES = {
   revnat: 'kpr_revnat',
 } as const;
 export type MapKey = keyof typeof MAP_NAMES;
-export const PROGRAM_NAMES = ['kpr_connect4', 'kpr_sendmsg4', 'kpr_recvmsg4', 'kpr_getpeername4'] as const;
+export const PROGRAM_NAMES = [
+  'kpr_connect4',
+  'kpr_sendmsg4',
+  'kpr_recvmsg4',
+  'kpr_getpeername4',
+] as const;
 
 export interface LoadOptions {
   readonly objectPath: string;
@@ -52,7 +57,11 @@ export async function loadAndAttach(b: LibbpfBinding, o: LoadOptions): Promise<L
   try {
     elf = readFileSync(o.objectPath);
   } catch (e) {
-    throw new DataplaneError('KPR_ERR_EBPF_OBJECT', `cannot read ${o.objectPath}: build it with \`make -C bpf\``, { cause: e });
+    throw new DataplaneError(
+      'KPR_ERR_EBPF_OBJECT',
+      `cannot read ${o.objectPath}: build it with \`make -C bpf\``,
+      { cause: e },
+    );
   }
   assertLayouts(o.objectPath, elf, LAYOUTS);
   for (const d of ['maps', 'progs', 'links']) mkdirSync(join(o.pinDir, d), { recursive: true });
@@ -94,7 +103,11 @@ export async function loadAndAttach(b: LibbpfBinding, o: LoadOptions): Promise<L
     try {
       cgFd = openSync(o.cgroupPath, 'r');
     } catch (e) {
-      throw new DataplaneError('KPR_ERR_EBPF_CGROUP', `cannot open cgroup ${o.cgroupPath}: is it a cgroup v2 directory?`, { cause: e });
+      throw new DataplaneError(
+        'KPR_ERR_EBPF_CGROUP',
+        `cannot open cgroup ${o.cgroupPath}: is it a cgroup v2 directory?`,
+        { cause: e },
+      );
     }
     const links: Handle[] = [];
     try {
@@ -127,9 +140,17 @@ export async function loadAndAttach(b: LibbpfBinding, o: LoadOptions): Promise<L
 }
 
 /** Opens the pinned maps of a running (or crashed) agent, for list()/stats() without start(). */
-export function openPinnedMaps(b: LibbpfBinding, pinDir: string): (LbMapFds & { readonly revnat: number }) | undefined {
+export function openPinnedMaps(
+  b: LibbpfBinding,
+  pinDir: string,
+): (LbMapFds & { readonly revnat: number }) | undefined {
   const paths = Object.values(MAP_NAMES).map((n) => mapPin(pinDir, n));
   if (!paths.every((p) => existsSync(p))) return undefined;
-  const [services, backends, names, revnat] = paths.map((p) => b.objGet(p, true)) as [number, number, number, number];
+  const [services, backends, names, revnat] = paths.map((p) => b.objGet(p, true)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   return { services, backends, names, revnat };
 }

@@ -65,7 +65,10 @@ export function dumpMap(
   for (;;) {
     const r = b.mapLookupBatch(fd, inBatch, outBatch, keys, values, chunk);
     for (let i = 0; i < r.count; i++) {
-      each(keys.subarray(i * keySize, (i + 1) * keySize), values.subarray(i * valueSize, (i + 1) * valueSize));
+      each(
+        keys.subarray(i * keySize, (i + 1) * keySize),
+        values.subarray(i * valueSize, (i + 1) * valueSize),
+      );
     }
     total += r.count;
     if (r.done) return total;

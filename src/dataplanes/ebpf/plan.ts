@@ -82,7 +82,11 @@ const MAX_SLOTS = 0xffff;
  * Plans the writes that make the frontends in `scope` match `desired` (a frontend in scope but
  * absent from `desired` is removed). `scope` undefined means every frontend, mirrored or desired.
  */
-export function planSync(m: LbMirror, desired: ReadonlyMap<string, DesiredFrontend>, scope?: Iterable<string>): Plan {
+export function planSync(
+  m: LbMirror,
+  desired: ReadonlyMap<string, DesiredFrontend>,
+  scope?: Iterable<string>,
+): Plan {
   const beUpd = new Step('backends', 'update', U32_SIZE, BACKEND_SIZE);
   const nameUpd = new Step('names', 'update', U32_SIZE, SVC_NAME_LEN);
   const slotUpd = new Step('services', 'update', SVC_KEY_SIZE, SVC_VALUE_SIZE);
@@ -153,7 +157,11 @@ export function planSync(m: LbMirror, desired: ReadonlyMap<string, DesiredFronte
     }
     if (!l || old.length !== ids.length || l.flags !== d.flags || l.serviceId !== sid) {
       const v = slotKey(masterUpd, d, 0);
-      encodeSvcValue({ backendId: 0, count: ids.length, flags: d.flags, serviceId: sid }, masterUpd.values, v);
+      encodeSvcValue(
+        { backendId: 0, count: ids.length, flags: d.flags, serviceId: sid },
+        masterUpd.values,
+        v,
+      );
     }
     for (let s = ids.length + 1; s <= old.length; s++) slotKey(slotDel, d, s);
     for (const id of ids) m.refBackend(id);
@@ -163,7 +171,14 @@ export function planSync(m: LbMirror, desired: ReadonlyMap<string, DesiredFronte
       m.unrefService(l.serviceId);
       m.deleteFrontend(fk);
     }
-    m.setFrontend(fk, { vip: d.vip, port: d.port, proto: d.proto, flags: d.flags, serviceId: sid, backendIds: ids });
+    m.setFrontend(fk, {
+      vip: d.vip,
+      port: d.port,
+      proto: d.proto,
+      flags: d.flags,
+      serviceId: sid,
+      backendIds: ids,
+    });
   }
 
   // Leftovers of an interrupted run, found at adoption: delete once, whatever the scope.
@@ -194,7 +209,9 @@ export function planSync(m: LbMirror, desired: ReadonlyMap<string, DesiredFronte
   }
   m.unusedServices.clear();
 
-  const steps = [beUpd, nameUpd, slotUpd, masterUpd, masterDel, slotDel, beDel, nameDel].filter((s) => s.count > 0);
+  const steps = [beUpd, nameUpd, slotUpd, masterUpd, masterDel, slotDel, beDel, nameDel].filter(
+    (s) => s.count > 0,
+  );
   let written = 0;
   let deleted = 0;
   for (const s of steps) {

@@ -29,9 +29,15 @@ export function readLive(b: LibbpfBinding, fds: LbMapFds): LiveEntries {
   const services: [SvcKey, SvcValue][] = [];
   const backends: [number, BackendValue][] = [];
   const names: [number, string][] = [];
-  dumpMap(b, fds.services, SVC_KEY_SIZE, SVC_VALUE_SIZE, (k, v) => services.push([decodeSvcKey(k), decodeSvcValue(v)]));
-  dumpMap(b, fds.backends, U32_SIZE, BACKEND_SIZE, (k, v) => backends.push([decodeU32(k), decodeBackend(v)]));
-  dumpMap(b, fds.names, U32_SIZE, SVC_NAME_LEN, (k, v) => names.push([decodeU32(k), decodeSvcName(v)]));
+  dumpMap(b, fds.services, SVC_KEY_SIZE, SVC_VALUE_SIZE, (k, v) =>
+    services.push([decodeSvcKey(k), decodeSvcValue(v)]),
+  );
+  dumpMap(b, fds.backends, U32_SIZE, BACKEND_SIZE, (k, v) =>
+    backends.push([decodeU32(k), decodeBackend(v)]),
+  );
+  dumpMap(b, fds.names, U32_SIZE, SVC_NAME_LEN, (k, v) =>
+    names.push([decodeU32(k), decodeSvcName(v)]),
+  );
   return { services, backends, names };
 }
 
@@ -64,7 +70,9 @@ export function liveFrontends(b: LibbpfBinding, fds: LbMapFds): LiveFrontend[] {
     });
   }
   const ipNum = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-  return out.sort((a, b) => ipNum(a.ip) - ipNum(b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol));
+  return out.sort(
+    (a, b) => ipNum(a.ip) - ipNum(b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol),
+  );
 }
 
 /** Counts a map's entries with batched lookups (values are read and discarded). */
