@@ -60,7 +60,11 @@ export class Agent extends EventEmitter {
       zone: o.zone,
       onConflict: (key, fe, owner) => {
         o.metrics?.invalidObjects.inc();
-        o.log.error('service port refused: its frontend belongs to another Service', { servicePort: key, frontend: fe, owner });
+        o.log.error('service port refused: its frontend belongs to another Service', {
+          servicePort: key,
+          frontend: fe,
+          owner,
+        });
       },
     });
     this.#runner = new BoundedFrequencyRunner(() => this.#sync(), {
@@ -130,7 +134,14 @@ export class Agent extends EventEmitter {
     try {
       const res = await this.#o.dataplane.sync({ state, changed: this.#unsynced, full });
       const durationMs = performance.now() - t0;
-      const ev: SyncEvent = { full, changed: this.#unsynced.size, durationMs, written: res.written, deleted: res.deleted, firstChangeAt };
+      const ev: SyncEvent = {
+        full,
+        changed: this.#unsynced.size,
+        durationMs,
+        written: res.written,
+        deleted: res.deleted,
+        firstChangeAt,
+      };
       this.#unsynced.clear();
       this.#needFull = false;
       this.#firstChangeAt = undefined;
@@ -140,7 +151,10 @@ export class Agent extends EventEmitter {
     } catch (e) {
       this.#needFull = true;
       this.#o.metrics?.syncErrors.inc({ dataplane: this.#o.dataplane.name });
-      this.#o.log.error('dataplane sync failed; retrying with a full sync', { error: errorMessage(e), full });
+      this.#o.log.error('dataplane sync failed; retrying with a full sync', {
+        error: errorMessage(e),
+        full,
+      });
       this.emit('syncError', e);
       throw e;
     }
@@ -150,13 +164,20 @@ export class Agent extends EventEmitter {
     const m = this.#o.metrics;
     this.#o.health?.updated();
     const level = ev.full ? 'info' : 'debug';
-    this.#o.log[level]('synced', { full: ev.full, changed: ev.changed, written: ev.written, deleted: ev.deleted, ms: +ev.durationMs.toFixed(3) });
+    this.#o.log[level]('synced', {
+      full: ev.full,
+      changed: ev.changed,
+      written: ev.written,
+      deleted: ev.deleted,
+      ms: +ev.durationMs.toFixed(3),
+    });
     if (!m) return;
     const fam = { ip_family: 'IPv4' };
     m.syncDuration.observe(fam, ev.durationMs / 1000);
     (ev.full ? m.syncFullDuration : m.syncPartialDuration).observe(fam, ev.durationMs / 1000);
     m.lastSync.set(fam, Date.now() / 1000);
-    if (ev.firstChangeAt !== undefined) m.programmingDuration.observe(fam, (performance.now() - ev.firstChangeAt) / 1000);
+    if (ev.firstChangeAt !== undefined)
+      m.programmingDuration.observe(fam, (performance.now() - ev.firstChangeAt) / 1000);
     m.serviceChangesPending.set(fam, this.tracker.pending);
   }
 }

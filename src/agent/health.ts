@@ -38,7 +38,9 @@ export class HealthState {
       lastUpdated: new Date(this.#lastUpdated).toISOString(),
       currentTime: new Date(this.#now()).toISOString(),
       healthy,
-      status: { IPv4: { healthy: this.healthy(), lastUpdated: new Date(this.#lastUpdated).toISOString() } },
+      status: {
+        IPv4: { healthy: this.healthy(), lastUpdated: new Date(this.#lastUpdated).toISOString() },
+      },
     };
     if (withEligibility) body.nodeEligible = this.nodeEligible;
     return { status: healthy ? 200 : 503, body };
@@ -54,7 +56,10 @@ export function serveHealth(state: HealthState, host: string, port: number): Pro
       return;
     }
     const { status, body } = state.report(path === '/healthz');
-    res.writeHead(status, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' });
+    res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'X-Content-Type-Options': 'nosniff',
+    });
     res.end(JSON.stringify(body));
   });
   return listen(server, host, port);
@@ -74,6 +79,7 @@ export function listen(server: Server, host: string, port: number): Promise<Serv
 export function parseBindAddress(s: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`invalid bind address "${s}": expected host:port, e.g. 0.0.0.0:10256`);
+  if (!m || !(port >= 0 && port <= 65535))
+    throw new Error(`invalid bind address "${s}": expected host:port, e.g. 0.0.0.0:10256`);
   return { host: m[1] ?? m[2] ?? '0.0.0.0', port };
 }

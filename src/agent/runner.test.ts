@@ -5,7 +5,11 @@ import { BoundedFrequencyRunner } from './runner.ts';
 
 test('a single request after idle runs at once', async () => {
   let runs = 0;
-  const r = new BoundedFrequencyRunner(async () => void runs++, { minIntervalMs: 1000, retryIntervalMs: 1000, maxIntervalMs: Infinity });
+  const r = new BoundedFrequencyRunner(async () => void runs++, {
+    minIntervalMs: 1000,
+    retryIntervalMs: 1000,
+    maxIntervalMs: Infinity,
+  });
   r.start();
   const t0 = performance.now();
   r.run();
@@ -31,7 +35,10 @@ test('requests during a sync and within minInterval are coalesced into one more 
   await sleep(200);
   await r.idle();
   assert.equal(starts.length, 2);
-  assert.ok(starts[1]! - starts[0]! >= 20 + 60 - 5, `second sync waited for minInterval after the first ended`);
+  assert.ok(
+    starts[1]! - starts[0]! >= 20 + 60 - 5,
+    `second sync waited for minInterval after the first ended`,
+  );
   r.stop();
 });
 
@@ -55,7 +62,11 @@ test('a failed sync is retried after retryInterval without another request', asy
 
 test('maxInterval forces a periodic sync', async () => {
   let runs = 0;
-  const r = new BoundedFrequencyRunner(async () => void runs++, { minIntervalMs: 0, retryIntervalMs: 1000, maxIntervalMs: 25 });
+  const r = new BoundedFrequencyRunner(async () => void runs++, {
+    minIntervalMs: 0,
+    retryIntervalMs: 1000,
+    maxIntervalMs: 25,
+  });
   r.start();
   await sleep(90);
   r.stop();

@@ -36,16 +36,40 @@ export function registerAgentCommand(program: Command): void {
     .option('--node-name <name>', "this node's name (endpoints with this nodeName are local)")
     .option('--node-zone <zone>', "this node's topology.kubernetes.io/zone, for topology hints")
     .option('--bpf-pin-dir <dir>', 'bpffs directory for pinned programs, links and maps')
-    .option('--cgroup <path>', 'cgroup v2 directory for the socket hooks (default: the cgroup2 root)')
+    .option(
+      '--cgroup <path>',
+      'cgroup v2 directory for the socket hooks (default: the cgroup2 root)',
+    )
     .option('--nft-table <name>', "nftables: kpr's table name")
-    .option('--iptables-backend <nft|legacy>', "iptables: force a backend (default: the system's iptables)")
-    .option('--cluster-cidr <cidr>', 'pod CIDR: traffic from outside it to a ClusterIP is masqueraded')
+    .option(
+      '--iptables-backend <nft|legacy>',
+      "iptables: force a backend (default: the system's iptables)",
+    )
+    .option(
+      '--cluster-cidr <cidr>',
+      'pod CIDR: traffic from outside it to a ClusterIP is masqueraded',
+    )
     .option('--masquerade-all', 'masquerade all Service traffic (iptables, nftables)')
-    .option('--min-sync-period <duration>', 'minimum time between syncs (default 0 for ebpf, 1s otherwise)')
-    .option('--sync-period <duration>', 'retry delay after a failed sync; health timeout is twice this', '30s')
+    .option(
+      '--min-sync-period <duration>',
+      'minimum time between syncs (default 0 for ebpf, 1s otherwise)',
+    )
+    .option(
+      '--sync-period <duration>',
+      'retry delay after a failed sync; health timeout is twice this',
+      '30s',
+    )
     .option('--full-sync-period <duration>', 'periodic full resync', '1h')
-    .option('--healthz-bind-address <host:port>', 'where /healthz and /livez are served ("" to disable)', '0.0.0.0:10256')
-    .option('--metrics-bind-address <host:port>', 'where /metrics is served ("" to disable)', '127.0.0.1:10249')
+    .option(
+      '--healthz-bind-address <host:port>',
+      'where /healthz and /livez are served ("" to disable)',
+      '0.0.0.0:10256',
+    )
+    .option(
+      '--metrics-bind-address <host:port>',
+      'where /metrics is served ("" to disable)',
+      '127.0.0.1:10249',
+    )
     .option('--no-cleanup-others', 'keep state left by the other dataplanes')
     .action(async (flags: AgentFlags) => {
       await runAgent(flags);
@@ -55,7 +79,10 @@ export function registerAgentCommand(program: Command): void {
 async function runAgent(f: AgentFlags): Promise<void> {
   const log = createLogger();
   if (!f.manifests) {
-    throw new KprError('KPR_ERR_CONFIG', 'no source: pass --manifests DIR (a folder of Service and EndpointSlice YAML files)');
+    throw new KprError(
+      'KPR_ERR_CONFIG',
+      'no source: pass --manifests DIR (a folder of Service and EndpointSlice YAML files)',
+    );
   }
   const name = parseDataplaneName(f.dataplane);
   const opts = dataplaneOptions(f);
@@ -72,7 +99,11 @@ async function runAgent(f: AgentFlags): Promise<void> {
     const srv = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/metrics') {
-        void metrics.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text));
+        void metrics.registry
+          .metrics()
+          .then((text) =>
+            res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
+          );
       } else if (path === '/proxyMode') {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end(name);
       } else res.writeHead(404).end();
@@ -80,7 +111,8 @@ async function runAgent(f: AgentFlags): Promise<void> {
     servers.push(await listen(srv, host, port));
   }
   if (f.cleanupOthers) {
-    for (const failure of await cleanupOthers(name, opts)) log.warn('could not remove state of another dataplane', { failure });
+    for (const failure of await cleanupOthers(name, opts))
+      log.warn('could not remove state of another dataplane', { failure });
   }
   const dataplane = await createDataplane(name, opts);
   const source = new ManifestSource({ dir: f.manifests, log });
@@ -90,14 +122,17 @@ async function runAgent(f: AgentFlags): Promise<void> {
     dataplane,
     source,
     log,
-    minSyncPeriodMs: f.minSyncPeriod !== undefined ? parseDuration(f.minSyncPeriod) : name === 'ebpf' ? 0 : 1000,
+    minSyncPeriodMs:
+      f.minSyncPeriod !== undefined ? parseDuration(f.minSyncPeriod) : name === 'ebpf' ? 0 : 1000,
     syncPeriodMs,
     fullSyncPeriodMs: parseDuration(f.fullSyncPeriod),
     metrics,
     health,
   });
   if ('stats' in dataplane && typeof dataplane.stats === 'function') {
-    const withStats = dataplane as typeof dataplane & { stats(): { maps: { name: string; entries: number; capacity: number }[] } };
+    const withStats = dataplane as typeof dataplane & {
+      stats(): { maps: { name: string; entries: number; capacity: number }[] };
+    };
     agent.on('sync', () => {
       for (const m of withStats.stats().maps) {
         metrics.mapEntries.set({ map: m.name }, m.entries);

@@ -10,12 +10,15 @@ import { KprError } from '../util/errors.ts';
 export function registerCleanupCommand(program: Command): void {
   program
     .command('cleanup')
-    .description('remove every eBPF pin, nftables table and iptables chain kpr created on this node')
+    .description(
+      'remove every eBPF pin, nftables table and iptables chain kpr created on this node',
+    )
     .option('--bpf-pin-dir <dir>', "the agent's bpffs pin directory")
     .option('--nft-table <name>', "nftables: kpr's table name")
     .option('--iptables-backend <nft|legacy>', 'iptables backend to clean')
     .action(async (f: StateLocationFlags) => {
       const failures = await cleanupOthers(undefined, dataplaneOptions(f));
-      if (failures.length) throw new KprError('KPR_ERR_CLEANUP', `cleanup incomplete: ${failures.join('; ')}`);
+      if (failures.length)
+        throw new KprError('KPR_ERR_CLEANUP', `cleanup incomplete: ${failures.join('; ')}`);
     });
 }

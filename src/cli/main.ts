@@ -11,10 +11,14 @@ import { registerCleanupCommand } from './cleanup.ts';
 import { registerLabCommands } from './lab.ts';
 import { errorMessage } from '../util/errors.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const program = new Command('kpr')
-  .description('kube-proxy replacement: eBPF, iptables and nftables dataplanes, and a network-namespace lab')
+  .description(
+    'kube-proxy replacement: eBPF, iptables and nftables dataplanes, and a network-namespace lab',
+  )
   .version(pkg.version);
 registerAgentCommand(program);
 registerServiceCommands(program);

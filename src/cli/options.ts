@@ -22,7 +22,10 @@ export interface StateLocationFlags {
 export function dataplaneOptions(f: StateLocationFlags): DataplaneOptions {
   const backend = f.iptablesBackend;
   if (backend !== undefined && backend !== 'nft' && backend !== 'legacy') {
-    throw new KprError('KPR_ERR_CONFIG', `--iptables-backend must be nft or legacy, not "${backend}"`);
+    throw new KprError(
+      'KPR_ERR_CONFIG',
+      `--iptables-backend must be nft or legacy, not "${backend}"`,
+    );
   }
   return {
     nodeName: f.nodeName ?? hostname(),

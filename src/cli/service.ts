@@ -33,9 +33,13 @@ export function registerServiceCommands(program: Command): void {
 
 export function formatTable(live: readonly LiveFrontend[]): string {
   const rows = [...live].sort((a, b) => (a.ip + a.port).localeCompare(b.ip + b.port));
-  const lines = ['KIND         FRONTEND                 PROTO  SERVICE                         BACKENDS'];
+  const lines = [
+    'KIND         FRONTEND                 PROTO  SERVICE                         BACKENDS',
+  ];
   for (const fe of rows) {
-    const backends = fe.backends.length ? fe.backends.map((b) => `${b.ip}:${b.port}`).join(', ') : '(none: rejected)';
+    const backends = fe.backends.length
+      ? fe.backends.map((b) => `${b.ip}:${b.port}`).join(', ')
+      : '(none: rejected)';
     lines.push(
       `${fe.kind.padEnd(12)} ${`${fe.ip}:${fe.port}`.padEnd(24)} ${fe.protocol.padEnd(6)} ${(fe.service ?? '-').padEnd(31)} ${backends}`,
     );

@@ -9,10 +9,16 @@ import { DATAPLANE_NAMES } from './types.ts';
 
 export function parseDataplaneName(s: string): DataplaneName {
   if ((DATAPLANE_NAMES as readonly string[]).includes(s)) return s as DataplaneName;
-  throw new KprError('KPR_ERR_CONFIG', `unknown dataplane "${s}": choose one of ${DATAPLANE_NAMES.join(', ')}`);
+  throw new KprError(
+    'KPR_ERR_CONFIG',
+    `unknown dataplane "${s}": choose one of ${DATAPLANE_NAMES.join(', ')}`,
+  );
 }
 
-export async function createDataplane(name: DataplaneName, opts: DataplaneOptions): Promise<Dataplane> {
+export async function createDataplane(
+  name: DataplaneName,
+  opts: DataplaneOptions,
+): Promise<Dataplane> {
   switch (name) {
     case 'ebpf':
       return (await import('./ebpf/index.ts')).createEbpfDataplane(opts);
@@ -24,7 +30,10 @@ export async function createDataplane(name: DataplaneName, opts: DataplaneOption
 }
 
 /** Removes what every dataplane other than `keep` left on this node (as kube-proxy does on a mode change). */
-export async function cleanupOthers(keep: DataplaneName | undefined, opts: DataplaneOptions): Promise<string[]> {
+export async function cleanupOthers(
+  keep: DataplaneName | undefined,
+  opts: DataplaneOptions,
+): Promise<string[]> {
   const failures: string[] = [];
   for (const name of DATAPLANE_NAMES) {
     if (name === keep) continue;

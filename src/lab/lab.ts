@@ -5,11 +5,10 @@
  * what a lab owns (found from state.json, or from its name after a crash); `labSetEndpoints`
  * changes one service's endpoints the way an EndpointSlice update would.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cgroup2Root, ensureBpffs, removeCgroupTree } from '../util/cgroup.ts';
 import { errorMessage, KprError } from '../util/errors.ts';
-import { labProbe } from './exec.ts';
 import { findPod, rewriteManifestFor, writeAllManifests } from './manifests.ts';
 import { createNetwork, deleteNetns, listNetnsWithPrefix } from './netns.ts';
 import {
@@ -38,7 +37,8 @@ import {
   writeState,
 } from './state.ts';
 import type { LabEndpointSpec, LabState } from './state.ts';
-import { backendPods, buildLayout, labObjectNames, serviceAt, serviceIndex } from './topology.ts';
+import { waitForTraffic } from './ready.ts';
+import { backendPods, buildLayout, labObjectNames, serviceIndex } from './topology.ts';
 import type { LabLayout, LabOptions } from './topology.ts';
 
 export type LabPhase = 'network' | 'pods' | 'manifests' | 'agent' | 'traffic';
@@ -97,6 +97,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     createdAt: new Date().toISOString(),
     cgroupPath,
     agentPid: undefined,
+    agentArgs: [...(opts.agentArgs ?? [])],
     podserverPids: {},
     endpointOverrides: {},
   };
@@ -157,6 +158,48 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
   }
 }
 
+async function startAgentProcess(layout: LabLayout, state: LabState): Promise<void> {
+  const argv = agentArgv(
+    layout,
+    manifestsDir(layout.name),
+    state.cgroupPath,
+    state.agentArgs ?? [],
+  );
+  state.agentPid = await spawnDetached(argv, agentLogPath(layout.name));
+  await writeState(state);
+}
+
+/**
+ * Stops the lab's agent with `signal` (SIGKILL simulates a crash; SIGTERM is a clean stop, with
+ * SIGKILL after 5 s), starts a new one with the same arguments, and returns once the first and
+ * last TCP ClusterIPs answer. Kernel state left by the old agent is the new one's to adopt.
+ */
+export async function labRestartAgent(
+  name: string,
+  signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
+  readyTimeoutMs = 60_000,
+): Promise<LabState> {
+  const state = await readState(name);
+  const layout = buildLayout(layoutOptions(state));
+  const old = new Set(await findAgentPids(layout));
+  if (state.agentPid !== undefined) old.add(state.agentPid);
+  for (const pid of old) await stopProcess(pid, layout.nftTable, signal);
+  for (const pid of old) {
+    const deadline = Date.now() + 5000;
+    while (await isAlive(pid)) {
+      if (Date.now() > deadline)
+        throw new KprError(
+          'KPR_ERR_LAB_AGENT',
+          `the old agent (pid ${pid}) of lab ${name} does not exit`,
+        );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  await startAgentProcess(layout, state);
+  await waitForTraffic(layout, state, readyTimeoutMs, () => undefined);
+  return state;
+}
+
 async function startPodservers(
   layout: LabLayout,
   state: LabState,
@@ -182,60 +225,6 @@ async function startPodservers(
   }
   await writeState(state);
   await waitPodservers(pids, podLogPath(layout.name));
-}
-
-/** Polls the first and last TCP ClusterIPs from the client pod until both answer. */
-async function waitForTraffic(
-  layout: LabLayout,
-  state: LabState,
-  timeoutMs: number,
-  progress: (p: LabProgress) => void,
-): Promise<void> {
-  const tcp = layout.services - layout.udpServices;
-  if (tcp === 0 || layout.endpoints === 0) return; // nothing that could answer
-  const targets = [...new Set([0, tcp - 1])].map((i) => serviceAt(layout, i));
-  const deadline = Date.now() + timeoutMs;
-  let done = 0;
-  let lastError = '';
-  progress({
-    phase: 'traffic',
-    message: `waiting for ${targets[0]!.clusterIP}:${targets[0]!.port}`,
-    done,
-    total: targets.length,
-  });
-  for (const svc of targets) {
-    for (;;) {
-      const res = await labProbe(
-        state,
-        { ip: svc.clusterIP, port: svc.port, protocol: svc.protocol },
-        { timeoutMs: 1000 },
-      );
-      if (res.ok) break;
-      lastError = res.error ?? '';
-      const agentDied = state.agentPid !== undefined && !(await isAlive(state.agentPid));
-      if (agentDied || Date.now() > deadline) {
-        const why = agentDied
-          ? `the agent (pid ${state.agentPid}) exited`
-          : `no answer from ${svc.clusterIP}:${svc.port} within ${timeoutMs} ms`;
-        throw new KprError(
-          'KPR_ERR_LAB_NOT_READY',
-          `lab ${layout.name}: ${why} (last probe: ${lastError}).\nLast lines of ${agentLogPath(layout.name)}:\n${await logTail(agentLogPath(layout.name), 30)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    progress({
-      phase: 'traffic',
-      message: `${svc.name} ${svc.clusterIP}:${svc.port} answers`,
-      done: ++done,
-      total: targets.length,
-    });
-  }
-}
-
-export async function logTail(path: string, lines: number): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '(no log)');
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 /**

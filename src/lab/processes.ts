@@ -185,8 +185,16 @@ export async function findAgentPids(layout: LabLayout): Promise<number[]> {
   return out;
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; only if the pid still runs a command naming `token`. */
-export async function stopProcess(pid: number, token: string, graceMs = 5000): Promise<void> {
+/**
+ * Sends `first` (default SIGTERM), then SIGKILL if the process still runs after `graceMs`; only
+ * when the pid still runs a command naming `token`, so a reused pid is never signalled.
+ */
+export async function stopProcess(
+  pid: number,
+  token: string,
+  first: NodeJS.Signals = 'SIGTERM',
+  graceMs = 5000,
+): Promise<void> {
   if (!(await cmdline(pid)).includes(token)) return; // gone, or the pid was reused by someone else
   const signal = (sig: NodeJS.Signals): void => {
     try {
@@ -195,7 +203,7 @@ export async function stopProcess(pid: number, token: string, graceMs = 5000): P
       // already gone
     }
   };
-  signal('SIGTERM');
+  signal(first);
   const deadline = Date.now() + graceMs;
   while ((await isAlive(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (await isAlive(pid)) signal('SIGKILL');

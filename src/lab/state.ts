@@ -14,6 +14,15 @@ import type { LabOptions } from './topology.ts';
 
 export const LAB_STATE_ROOT = '/run/kpr/labs';
 
+function isValidLabName(name: string): boolean {
+  try {
+    validateLabName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** One endpoint of a service whose endpoints a test overrode; conditions default as in Kubernetes. */
 export interface LabEndpointSpec {
   readonly pod: string;
@@ -35,6 +44,8 @@ export interface LabState {
   readonly cgroupPath: string;
   /** The detached agent, when one was started. */
   agentPid: number | undefined;
+  /** Extra agent arguments given at `up`, reused when the agent is restarted. */
+  agentArgs?: string[];
   /** Pod name -> pid of its podserver. */
   podserverPids: Record<string, number>;
   /** Service name -> endpoints, for services whose endpoints differ from the default round-robin. */
@@ -147,7 +158,8 @@ export async function listLabNetnsNames(): Promise<string[]> {
   for (const e of entries) {
     if (!e.startsWith(LAB_PREFIX)) continue;
     const sep = e.indexOf('_', LAB_PREFIX.length);
-    if (sep > LAB_PREFIX.length) names.add(e.slice(LAB_PREFIX.length, sep));
+    const name = e.slice(LAB_PREFIX.length, sep);
+    if (sep > LAB_PREFIX.length && isValidLabName(name)) names.add(name);
   }
   return [...names];
 }

@@ -115,7 +115,16 @@ test('node hints (PreferSameNode) win over zone hints', () => {
 
 test('an externally reachable port keeps cluster endpoints even with both policies Local (short-circuit)', () => {
   const eps = [ep('198.18.0.2'), ep('198.18.0.3', { isLocal: true })];
-  const c = categorizeEndpoints(sp({ type: 'NodePort', nodePort: 30080, internalTrafficPolicy: 'Local', externalTrafficPolicy: 'Local' }), eps, node);
+  const c = categorizeEndpoints(
+    sp({
+      type: 'NodePort',
+      nodePort: 30080,
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+    }),
+    eps,
+    node,
+  );
   assert.deepEqual(ips(c.clusterEndpoints), ['198.18.0.2', '198.18.0.3']);
   assert.deepEqual(ips(c.localEndpoints), ['198.18.0.3']);
 });

@@ -30,7 +30,9 @@ export function conformanceSuite(dataplane: DataplaneName): void {
     const tcp = () => status.services.filter((s) => s.protocol === 'TCP');
 
     async function client(...args: (string | number)[]): Promise<Json> {
-      const res = await labExec(name, 'client', [process.execPath, CLIENT, ...args.map(String)], { timeoutMs: 120_000 });
+      const res = await labExec(name, 'client', [process.execPath, CLIENT, ...args.map(String)], {
+        timeoutMs: 120_000,
+      });
       assert.equal(res.code, 0, `client ${args.join(' ')} failed: ${res.stderr}`);
       return JSON.parse(res.stdout) as Json;
     }
@@ -43,21 +45,29 @@ export function conformanceSuite(dataplane: DataplaneName): void {
       await labDown(name);
     });
 
-    test('a ClusterIP connection reaches one of the Service\'s ready backends', async () => {
+    test("a ClusterIP connection reaches one of the Service's ready backends", async () => {
       for (const svc of tcp().slice(0, 4)) {
-        const r = (await client('http', svc.clusterIP, svc.port, 5)) as { counts: Record<string, number>; failures: number };
+        const r = (await client('http', svc.clusterIP, svc.port, 5)) as {
+          counts: Record<string, number>;
+          failures: number;
+        };
         assert.equal(r.failures, 0);
-        for (const pod of Object.keys(r.counts)) assert.ok(svc.backends.includes(pod), `${pod} is not a backend of ${svc.name}`);
+        for (const pod of Object.keys(r.counts))
+          assert.ok(svc.backends.includes(pod), `${pod} is not a backend of ${svc.name}`);
       }
     });
 
     test('3000 connections over 3 backends land within ±10% of uniform', async () => {
       const svc = tcp()[0]!;
       assert.equal(svc.backends.length, 3);
-      const r = (await client('http', svc.clusterIP, svc.port, 3000)) as { counts: Record<string, number>; failures: number };
+      const r = (await client('http', svc.clusterIP, svc.port, 3000)) as {
+        counts: Record<string, number>;
+        failures: number;
+      };
       assert.equal(r.failures, 0);
       assert.deepEqual(Object.keys(r.counts).sort(), [...svc.backends].sort());
-      for (const [pod, n] of Object.entries(r.counts)) assert.ok(n >= 900 && n <= 1100, `${pod} got ${n} of 3000`);
+      for (const [pod, n] of Object.entries(r.counts))
+        assert.ok(n >= 900 && n <= 1100, `${pod} got ${n} of 3000`);
     });
 
     test('getpeername returns the ClusterIP, not the backend', async () => {
@@ -81,9 +91,16 @@ export function conformanceSuite(dataplane: DataplaneName): void {
       await sleep(MIN_SYNC_MS);
       await labSetEndpoints(name, svc.name, [{ pod: keep1 }, { pod: keep2 }]);
       await sleep(200);
-      const r = (await client('http', svc.clusterIP, svc.port, 300)) as { counts: Record<string, number>; failures: number };
+      const r = (await client('http', svc.clusterIP, svc.port, 300)) as {
+        counts: Record<string, number>;
+        failures: number;
+      };
       assert.equal(r.failures, 0);
-      assert.equal(r.counts[removed], undefined, `removed endpoint ${removed} still got ${r.counts[removed]} connections`);
+      assert.equal(
+        r.counts[removed],
+        undefined,
+        `removed endpoint ${removed} still got ${r.counts[removed]} connections`,
+      );
       assert.deepEqual(Object.keys(r.counts).sort(), [keep1, keep2].sort());
     });
 
@@ -105,13 +122,19 @@ export function conformanceSuite(dataplane: DataplaneName): void {
       await writeFile(file, extraService(vip, backend, backendIP));
       try {
         await sleep(MIN_SYNC_MS + 300);
-        const ok = (await client('http', vip, 80, 3)) as { counts: Record<string, number>; failures: number };
+        const ok = (await client('http', vip, 80, 3)) as {
+          counts: Record<string, number>;
+          failures: number;
+        };
         assert.deepEqual(ok.counts, { [backend]: 3 });
         await sleep(MIN_SYNC_MS);
         await rm(file);
         await sleep(300);
         const r = await client('refused', vip, 80);
-        assert.ok(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(String(r.code)), `got ${String(r.code)}`);
+        assert.ok(
+          ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(String(r.code)),
+          `got ${String(r.code)}`,
+        );
         assert.ok(Number(r.ms) < 1000, `took ${String(r.ms)} ms`);
       } finally {
         await rm(file, { force: true });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { access, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { labDown, labSetEndpoints, labUp } from '../../src/lab/lab.ts';
+import { labDown, labRestartAgent, labSetEndpoints, labUp } from '../../src/lab/lab.ts';
 import type { LabProgress } from '../../src/lab/lab.ts';
 import { labExec, labProbe } from '../../src/lab/exec.ts';
 import { agentAvailable, isAlive } from '../../src/lab/processes.ts';
@@ -325,6 +325,17 @@ describe(
         streak = res.pod === 'backend-2' ? streak + 1 : 0;
         if (!streak) await new Promise((r) => setTimeout(r, 200));
       }
+    });
+
+    test('labRestartAgent replaces a SIGKILLed agent, and traffic keeps flowing', async () => {
+      const oldPid = (await readState(name)).agentPid!;
+      const restarted = await labRestartAgent(name, 'SIGKILL');
+      assert.notEqual(restarted.agentPid, oldPid);
+      assert.equal(await isAlive(oldPid), false);
+      assert.ok(await isAlive(restarted.agentPid!));
+      assert.equal((await readState(name)).agentPid, restarted.agentPid);
+      const res = await labProbe(name, { ip: '198.18.16.2', port: 80, protocol: 'TCP' });
+      assert.ok(res.ok, res.error);
     });
 
     test('down stops the agent and removes its pins too', async () => {
