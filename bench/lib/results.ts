@@ -38,7 +38,7 @@ export function reproduceCommand(): string {
 export async function writeResults(name: string, data: Record<string, unknown>): Promise<string> {
   const dir = join(REPO_ROOT, 'bench', 'results');
   await mkdir(dir, { recursive: true });
-  const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
   const path = join(dir, `${name}-${stamp}.json`);
   const doc = {
     bench: name,

@@ -16,47 +16,51 @@
 #include <bpf/bpf_helpers.h>
 
 /* Default capacities; the loader overrides max_entries before load (bpf_map__set_max_entries). */
-#define KPR_SERVICES_MAX (1 << 21) /* 100k services x (10 slots + master) fits with headroom */
-#define KPR_BACKENDS_MAX (1 << 21)
-#define KPR_SVC_NAMES_MAX (1 << 18)
+#define KPR_SERVICES_MAX (1 << 20) /* entries: one per frontend, plus one per 16 backends beyond 16 */
 #define KPR_REVNAT_MAX (1 << 18)
 
-/* Name of a service port, "ns/name:port/PROTO", NUL-padded. */
-#define KPR_SVC_NAME_LEN 128
+/* Backends stored in one kpr_services entry (a power of two: the BPF side masks with it). */
+#define KPR_SLOT_BACKENDS 16
+
+/* Owner of a frontend, "ns/name:port/PROTO", NUL-padded: 148 bytes is the longest valid one. */
+#define KPR_SVC_NAME_LEN 160
 
 /* kpr_svc_value.flags */
 #define KPR_SVC_F_EXTERNAL_IP (1 << 0) /* frontend is an externalIP, not a clusterIP */
-#define KPR_SVC_F_LOCAL (1 << 1)       /* internalTrafficPolicy=Local: slots hold local endpoints only */
+#define KPR_SVC_F_LOCAL (1 << 1)       /* internalTrafficPolicy=Local: only local endpoints */
 
-/* Key of kpr_services: one master entry (slot 0) plus one entry per backend slot 1..count. */
+/*
+ * Key of kpr_services. Slot 0 is a frontend's master entry; slot n >= 1 is an overflow entry
+ * holding backends n*16 .. n*16+15, present only for frontends with more than 16 backends.
+ */
 struct kpr_svc_key {
 	__be32 vip;   /* frontend IPv4 address (clusterIP or externalIP) */
 	__be16 dport; /* frontend port */
 	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad1;    /* always 0 */
-	__u16 slot;   /* 0 = master entry, 1..count = backend slots */
+	__u16 slot;   /* 0 = master entry, n = overflow entry n */
 	__u16 pad2;   /* always 0 */
 };
 
-/* Value of kpr_services. Master entries use count/service_id/flags; slots use backend_id. */
-struct kpr_svc_value {
-	__u32 backend_id; /* slots: key into kpr_backends; master: 0 */
-	__u16 count;      /* master: number of backend slots; 0 = refuse connections */
-	__u16 flags;      /* master: KPR_SVC_F_* */
-	__u32 service_id; /* master: key into kpr_svc_names; slots: 0 */
-};
-
-/* Value of kpr_backends (key: __u32 backend id, never 0). */
+/* One backend address, stored inline in kpr_svc_value (no separate backends map, no ids). */
 struct kpr_backend {
 	__be32 ip;   /* backend IPv4 address */
 	__be16 port; /* backend port */
-	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;    /* always 0 */
+	__u16 pad;   /* always 0 */
 };
 
-/* Value of kpr_svc_names (key: __u32 service id): lets `kpr service list` name a frontend. */
-struct kpr_svc_name {
-	char name[KPR_SVC_NAME_LEN]; /* "ns/name:port/PROTO", NUL-padded */
+/*
+ * Value of kpr_services. A master entry carries the frontend's backend count, flags, owner name
+ * and its first 16 backends, so a frontend with <= 16 backends is one map entry and a full sync
+ * writes one entry per frontend. Overflow entries use only `backends`; the rest is zero.
+ * Positions at or beyond the frontend's count are zero.
+ */
+struct kpr_svc_value {
+	__u16 count; /* master: number of backends; 0 = refuse connections */
+	__u16 flags; /* master: KPR_SVC_F_* */
+	__u32 pad;   /* always 0 */
+	struct kpr_backend backends[KPR_SLOT_BACKENDS];
+	char name[KPR_SVC_NAME_LEN]; /* master: owning service port, for `kpr service list` */
 };
 
 /* Key of kpr_revnat: which backend a socket was sent to by connect4/sendmsg4. */
@@ -81,22 +85,6 @@ struct {
 	__type(key, struct kpr_svc_key);
 	__type(value, struct kpr_svc_value);
 } kpr_services SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, KPR_BACKENDS_MAX);
-	__type(key, __u32);
-	__type(value, struct kpr_backend);
-} kpr_backends SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, KPR_SVC_NAMES_MAX);
-	__type(key, __u32);
-	__type(value, struct kpr_svc_name);
-} kpr_svc_names SEC(".maps");
 
 /* LRU: entries of closed sockets age out on their own; LRU maps cannot be NO_PREALLOC. */
 struct {

@@ -27,11 +27,11 @@ static __always_inline struct kpr_svc_value *lb4_lookup_master(struct bpf_sock_a
 }
 
 /*
- * Picks a backend slot in 1..count. TCP: random per connection. UDP: derived from the socket
+ * Picks a backend index in 0..count-1. TCP: random per connection. UDP: derived from the socket
  * cookie, so every datagram of one unconnected socket goes to the same backend and replies
  * match the reverse mapping recorded for that socket.
  */
-static __always_inline __u16 lb4_select_slot(struct bpf_sock_addr *ctx, __u16 count)
+static __always_inline __u32 lb4_select_index(struct bpf_sock_addr *ctx, __u16 count)
 {
 	__u32 r;
 
@@ -39,22 +39,29 @@ static __always_inline __u16 lb4_select_slot(struct bpf_sock_addr *ctx, __u16 co
 		r = (__u32)bpf_get_socket_cookie(ctx);
 	else
 		r = bpf_get_prandom_u32();
-	return (__u16)(r % count) + 1;
+	return r % count;
 }
 
-/* Returns the backend in the chosen slot, or NULL if a concurrent update removed it. */
+/*
+ * Returns the chosen backend: inline in the master entry for the first 16, else in overflow
+ * entry index/16. NULL if a concurrent update removed the overflow entry or emptied the position.
+ */
 static __always_inline struct kpr_backend *lb4_pick_backend(struct bpf_sock_addr *ctx, struct kpr_svc_key *key,
-							    const struct kpr_svc_value *master)
+							    struct kpr_svc_value *master)
 {
-	struct kpr_svc_value *slot;
-	__u32 backend_id;
+	struct kpr_svc_value *v = master;
+	struct kpr_backend *be;
+	__u32 idx;
 
-	key->slot = lb4_select_slot(ctx, master->count);
-	slot = bpf_map_lookup_elem(&kpr_services, key);
-	if (!slot)
-		return NULL;
-	backend_id = slot->backend_id;
-	return bpf_map_lookup_elem(&kpr_backends, &backend_id);
+	idx = lb4_select_index(ctx, master->count);
+	if (idx >= KPR_SLOT_BACKENDS) {
+		key->slot = (__u16)(idx / KPR_SLOT_BACKENDS);
+		v = bpf_map_lookup_elem(&kpr_services, key);
+		if (!v)
+			return NULL;
+	}
+	be = &v->backends[idx & (KPR_SLOT_BACKENDS - 1)];
+	return be->ip ? be : NULL;
 }
 
 /*

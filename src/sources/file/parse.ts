@@ -6,6 +6,7 @@
  * several `---` documents, JSON (a YAML subset) and `kind: List` wrappers are understood.
  */
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { CORE_SCHEMA, load as fastLoad } from 'js-yaml';
 import { isObj } from '../../model/validate-fields.ts';
 
 export type ManifestKind = 'Service' | 'EndpointSlice';
@@ -82,27 +83,95 @@ function safeToJS(doc: Document.Parsed): { js: unknown } | { error: string } {
   }
 }
 
-/** Splits manifest text into usable objects and problems; never throws. */
+/** A `---` marker at column 0 always starts a document (block scalars must be indented). */
+const DOC_START = /^---(?:[ \t].*)?$/;
+/** Anchors, aliases and tags take the careful path (alias-expansion bounds, exact tag handling). */
+const NEEDS_CAREFUL_PARSER = /[&*!]/;
+
+/**
+ * Splits manifest text into usable objects and problems; never throws.
+ *
+ * Two parsers: each `---` document is first read with js-yaml (core schema, so no timestamps or
+ * merge keys), which is about five times faster than `yaml` and matters when a folder holds
+ * 100000 Services; a document that js-yaml rejects, or that uses anchors, aliases or tags, is
+ * re-read with `yaml`, whose errors carry exact positions and which bounds alias expansion.
+ */
 export function parseManifest(text: string): ParsedManifest {
-  const lc = new LineCounter();
   const out: ParsedManifest = { objects: [], problems: [] };
-  const lineAt = (offset: number | undefined): number => lc.linePos(offset ?? 0).line;
+  const lines = text.split('\n');
+  let start = 0;
+  let docIndex = 0;
+  const flush = (end: number): void => {
+    if (end <= start) return;
+    const chunk = lines.slice(start, end).join('\n');
+    docIndex = parseChunk(out, chunk, start, docIndex);
+  };
+  for (let i = 0; i < lines.length; i++) {
+    if (i > start && DOC_START.test(lines[i]!)) {
+      flush(i);
+      start = i;
+    }
+  }
+  flush(lines.length);
+  return out;
+}
+
+/** Parses one `---` document (starting at 0-based line `first`); returns the next document index. */
+function parseChunk(out: ParsedManifest, chunk: string, first: number, docIndex: number): number {
+  if (!NEEDS_CAREFUL_PARSER.test(chunk)) {
+    let js: unknown;
+    let ok = true;
+    try {
+      js = fastLoad(chunk, { schema: CORE_SCHEMA });
+    } catch {
+      ok = false;
+    }
+    if (ok) {
+      if (js === null || js === undefined) return docIndex + 1;
+      if (!(isObj(js) && js.kind === 'List')) {
+        const body = chunk
+          .split('\n')
+          .findIndex(
+            (l) => l.trim() !== '' && !DOC_START.test(l) && !l.trimStart().startsWith('#'),
+          );
+        classify(out, js, first + 1 + Math.max(0, body), `document ${docIndex + 1}`);
+        return docIndex + 1;
+      }
+    }
+  }
+  return parseCarefully(out, chunk, first, docIndex);
+}
+
+function parseCarefully(
+  out: ParsedManifest,
+  text: string,
+  lineOffset: number,
+  docOffset: number,
+): number {
+  const lc = new LineCounter();
+  const lineAt = (offset: number | undefined): number => lc.linePos(offset ?? 0).line + lineOffset;
   let docs: Document.Parsed[];
   try {
     docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true }) as Document.Parsed[];
   } catch (e) {
     const problem = `cannot parse: ${e instanceof Error ? e.message : String(e)}`;
-    out.problems.push({ line: 1, label: 'file', problem, key: undefined, opaque: true });
-    return out;
+    out.problems.push({
+      line: lineOffset + 1,
+      label: 'file',
+      problem,
+      key: undefined,
+      opaque: true,
+    });
+    return docOffset + 1;
   }
   docs.forEach((doc, i) => {
-    const docName = `document ${i + 1}`;
+    const docName = `document ${docOffset + i + 1}`;
     const err = doc.errors[0];
     if (err) {
       const partial = safeToJS(doc);
       const label = describe('js' in partial ? partial.js : undefined, docName);
       out.problems.push({
-        line: err.linePos?.[0].line ?? lineAt(doc.range[0]),
+        line: err.linePos ? err.linePos[0].line + lineOffset : lineAt(doc.range[0]),
         label,
         problem: `YAML syntax error: ${firstLine(err.message)}`,
         key: undefined,
@@ -145,7 +214,7 @@ export function parseManifest(text: string): ParsedManifest {
     }
     classify(out, res.js, line, docName);
   });
-  return out;
+  return docOffset + Math.max(1, docs.length);
 }
 
 function classify(out: ParsedManifest, js: unknown, line: number, where: string): void {
