@@ -9,6 +9,12 @@
  * CONFIG_DUMMY exist, and lo answers ARP on every veth all the same) and a /32 host route per pod; pods have
  * their /32 address, a link route to the node and 198.18.0.0/15 via the node. No default route
  * exists anywhere, so lab traffic cannot leave the machine.
+ *
+ * An "upstream" namespace plays the network beyond the node: the node routes the rest of the lab
+ * range (the Service VIPs) to it, as a real node's default route would, and it answers with ICMP
+ * host-unreachable. This matters for fidelity: a packet to a VIP with no endpoints must reach the
+ * node's forward path, where iptables and nftables REJECT it (connection refused), instead of
+ * failing the node's route lookup first; and a VIP nobody owns fails fast rather than hanging.
  */
 import { readdir } from 'node:fs/promises';
 import { run } from '../util/exec.ts';
@@ -17,6 +23,16 @@ import { LAB_CIDR } from './topology.ts';
 import type { LabLayout, LabPod } from './topology.ts';
 
 const POD_IFACE = 'eth0';
+const UPSTREAM_VETH = 'upstream0';
+/** The last address of the lab range, which no pod or Service ever gets. */
+const UPSTREAM_IP = '198.19.255.255';
+/** Pods live below 198.18.16.0 (see topology.ts). */
+const POD_CIDR = '198.18.0.0/20';
+
+/** The namespace standing in for the network beyond the node. */
+export function upstreamNetns(layout: LabLayout): string {
+  return `${layout.nodeNetns.slice(0, -'node'.length)}upstream`;
+}
 
 export function netnsPath(name: string): string {
   return `/run/netns/${name}`;
@@ -71,9 +87,10 @@ export async function createNetwork(
       `network namespace ${clash} already exists; remove the old lab with \`kpr lab down --name ${layout.name}\``,
     );
   }
+  const upstream = upstreamNetns(layout);
   await ipBatch(
     undefined,
-    all.map((n) => `netns add ${n}`),
+    [...all, upstream].map((n) => `netns add ${n}`),
   );
 
   await ipBatch(layout.nodeNetns, [
@@ -84,7 +101,22 @@ export async function createNetwork(
     ),
     ...layout.pods.map((p) => `link set ${p.hostVeth} up`),
     ...layout.pods.map((p) => `route add ${p.ip}/32 dev ${p.hostVeth} src ${layout.nodeIP}`),
+    `link add ${UPSTREAM_VETH} type veth peer name ${POD_IFACE} netns ${upstream}`,
+    `link set ${UPSTREAM_VETH} up`,
+    `route add ${UPSTREAM_IP}/32 dev ${UPSTREAM_VETH} src ${layout.nodeIP}`,
+    `route add ${LAB_CIDR} via ${UPSTREAM_IP} dev ${UPSTREAM_VETH}`,
   ]);
+  await ipBatch(upstream, [
+    'link set lo up',
+    `addr add ${UPSTREAM_IP}/32 dev ${POD_IFACE}`,
+    `link set ${POD_IFACE} up`,
+    `route add ${layout.nodeIP}/32 dev ${POD_IFACE} scope link`,
+    `route add ${POD_CIDR} via ${layout.nodeIP} dev ${POD_IFACE}`,
+    `route add unreachable ${LAB_CIDR}`,
+  ]);
+  await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0'], {
+    netns: netnsPath(upstream),
+  });
   // Forwarding between pods is the node's job; rp_filter stays off because ClusterIP replies
   // come back over a different veth than the one a rewritten packet left through.
   await run(
