@@ -4,31 +4,72 @@
  * iptables-save or nft), never from an agent's memory.
  */
 import type { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createDataplane, parseDataplaneName } from '../dataplanes/index.ts';
 import type { LiveFrontend } from '../dataplanes/types.ts';
+import { readState } from '../lab/state.ts';
+import { labObjectNames } from '../lab/topology.ts';
+import { netnsPath } from '../lab/netns.ts';
 import { dataplaneOptions, type StateLocationFlags } from './options.ts';
 
 interface ListFlags extends StateLocationFlags {
-  dataplane: string;
+  dataplane?: string;
   json?: boolean;
+  lab?: string;
 }
+
+const KPR_BIN = fileURLToPath(new URL('../../bin/kpr.js', import.meta.url));
 
 export function registerServiceCommands(program: Command): void {
   const svc = program.command('service').description('inspect programmed Services');
   svc
     .command('list')
     .description('list frontends and their backends as programmed in the kernel')
-    .option('--dataplane <name>', 'ebpf, iptables or nftables', 'ebpf')
+    .option('--dataplane <name>', 'ebpf, iptables or nftables (default: ebpf, or the lab’s)')
     .option('--bpf-pin-dir <dir>', "the agent's bpffs pin directory")
     .option('--nft-table <name>', "nftables: kpr's table name")
     .option('--iptables-backend <nft|legacy>', 'iptables backend to read')
+    .option('--lab <name>', "read a lab's node (its dataplane, pins, table and network namespace)")
     .option('--json', 'print JSON')
     .action(async (f: ListFlags) => {
-      const dp = await createDataplane(parseDataplaneName(f.dataplane), dataplaneOptions(f));
+      if (f.lab !== undefined) return listLab(f.lab, f.json ?? false);
+      const dp = await createDataplane(
+        parseDataplaneName(f.dataplane ?? 'ebpf'),
+        dataplaneOptions(f),
+      );
       const live = await dp.list();
       await dp.close();
       process.stdout.write(f.json ? JSON.stringify(live, null, 2) + '\n' : formatTable(live));
     });
+}
+
+/**
+ * A lab's iptables and nftables state lives in its node's network namespace, so the listing runs
+ * there (nsenter only switches the network namespace; bpffs and cgroups stay visible).
+ */
+function listLab(lab: string, json: boolean): Promise<void> {
+  return readState(lab).then((state) => {
+    const names = labObjectNames(lab);
+    const args = [
+      KPR_BIN,
+      'service',
+      'list',
+      '--dataplane',
+      state.dataplane,
+      '--bpf-pin-dir',
+      names.pinDir,
+      '--nft-table',
+      names.nftTable,
+    ];
+    if (json) args.push('--json');
+    const res = spawnSync(
+      'nsenter',
+      [`--net=${netnsPath(names.nodeNetns)}`, '--', process.execPath, ...args],
+      { stdio: 'inherit' },
+    );
+    if (res.status !== 0) process.exitCode = res.status ?? 1;
+  });
 }
 
 export function formatTable(live: readonly LiveFrontend[]): string {
