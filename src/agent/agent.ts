@@ -100,6 +100,16 @@ export class Agent extends EventEmitter {
     });
   }
 
+  /**
+   * This node's topology zone changed (its Node's label): every Service's endpoints are filtered
+   * by their zone hints again, in a full sync, as kube-proxy does on a Node label change.
+   */
+  setNodeZone(zone: string | undefined): void {
+    this.tracker.setNodeZone(zone);
+    this.#needFull = true;
+    this.#queued();
+  }
+
   #queued(): void {
     this.#firstChangeAt ??= performance.now();
     this.#o.health?.queued();

@@ -1,9 +1,16 @@
 /**
  * @module agent/metrics
  * Prometheus metrics under kube-proxy's names where the meaning is the same (dashboards and alerts
- * written for kube-proxy keep working), plus kpr's own under `kpr_`.
+ * written for kube-proxy keep working), plus kpr's own under `kpr_`. Who observes what:
+ * - the agent loop (agent.ts): sync durations, last sync/queued timestamps, change totals, sync
+ *   errors, invalid objects, and `programmingDuration` (kpr's receipt-to-programmed latency);
+ * - the source tap (source-tap.ts): `networkProgrammingDuration` from the EndpointSlice
+ *   annotation, and the pending-change gauges;
+ * - the CLI: map entries and capacity after each sync, and the health endpoints' counters.
  */
+import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { handleHealth, listen, type HealthPath, type HealthState } from './health.ts';
 
 /** kube-proxy's sync buckets: 1 ms doubling, 15 buckets. */
 const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
@@ -23,10 +30,20 @@ export class AgentMetrics {
   readonly syncPartialDuration: Histogram;
   readonly lastSync: Gauge;
   readonly lastQueued: Gauge;
+  /**
+   * kpr's own share of programming latency: from the agent receiving a change to the dataplane
+   * having programmed it. Exported as `kpr_change_programming_duration_seconds`; kube-proxy's
+   * end-to-end metric is `networkProgrammingDuration`.
+   */
   readonly programmingDuration: Histogram;
+  /** kube-proxy's end-to-end latency, from `endpoints.kubernetes.io/last-change-trigger-time`. */
+  readonly networkProgrammingDuration: Histogram;
   readonly serviceChangesTotal: Counter;
   readonly endpointChangesTotal: Counter;
   readonly serviceChangesPending: Gauge;
+  readonly endpointChangesPending: Gauge;
+  readonly healthzTotal: Counter<'code'>;
+  readonly livezTotal: Counter<'code'>;
   readonly syncErrors: Counter<'dataplane'>;
   readonly invalidObjects: Counter;
   readonly mapEntries: Gauge<'map'>;
@@ -70,10 +87,17 @@ export class AgentMetrics {
       registers: r,
       labelNames: ['ip_family'],
     });
-    this.programmingDuration = new Histogram({
+    this.networkProgrammingDuration = new Histogram({
       name: 'kubeproxy_network_programming_duration_seconds',
       help: 'In-cluster network programming latency in seconds',
       buckets: PROGRAMMING_BUCKETS,
+      registers: r,
+      labelNames: ['ip_family'],
+    });
+    this.programmingDuration = new Histogram({
+      name: 'kpr_change_programming_duration_seconds',
+      help: 'Time from the agent receiving a Service or EndpointSlice change to the dataplane having programmed it',
+      buckets: SYNC_BUCKETS,
       registers: r,
       labelNames: ['ip_family'],
     });
@@ -94,6 +118,24 @@ export class AgentMetrics {
       help: 'Pending proxy rules Service changes',
       registers: r,
       labelNames: ['ip_family'],
+    });
+    this.endpointChangesPending = new Gauge({
+      name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending',
+      help: 'Pending proxy rules Endpoint changes',
+      registers: r,
+      labelNames: ['ip_family'],
+    });
+    this.healthzTotal = new Counter({
+      name: 'kubeproxy_proxy_healthz_total',
+      help: 'Cumulative proxy healthz HTTP status',
+      labelNames: ['code'],
+      registers: r,
+    });
+    this.livezTotal = new Counter({
+      name: 'kubeproxy_proxy_livez_total',
+      help: 'Cumulative proxy livez HTTP status',
+      labelNames: ['code'],
+      registers: r,
     });
     this.syncErrors = new Counter({
       name: 'kpr_sync_errors_total',
@@ -124,7 +166,43 @@ export class AgentMetrics {
       this.syncFullDuration,
       this.syncPartialDuration,
       this.programmingDuration,
+      this.networkProgrammingDuration,
     ])
       m.zero(family);
+    for (const m of [this.serviceChangesTotal, this.endpointChangesTotal]) m.inc(family, 0);
+    for (const m of [this.serviceChangesPending, this.endpointChangesPending]) m.set(family, 0);
   }
+}
+
+/** Counts health responses by code, as kube-proxy's `proxy_healthz_total` / `proxy_livez_total`. */
+export function healthCounter(m: AgentMetrics): (path: HealthPath, status: number) => void {
+  return (path, status) =>
+    (path === '/healthz' ? m.healthzTotal : m.livezTotal).inc({ code: String(status) });
+}
+
+/**
+ * kube-proxy's metrics server: `/metrics`, `/healthz` and `/livez` (same answers as the health
+ * server), and `/proxyMode` (the dataplane's name, which some installers read).
+ */
+export function serveMetrics(
+  m: AgentMetrics,
+  health: HealthState,
+  mode: string,
+  host: string,
+  port: number,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      m.registry.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': m.registry.contentType }).end(text),
+        (e: unknown) => res.writeHead(500).end(`cannot collect metrics: ${String(e)}\n`),
+      );
+    } else if (path === '/proxyMode') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end(mode);
+    } else if (!handleHealth(health, req, res, healthCounter(m))) {
+      res.writeHead(404).end();
+    }
+  });
+  return listen(server, host, port);
 }
