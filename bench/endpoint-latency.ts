@@ -108,7 +108,8 @@ async function setUp(services: number, scratch: Scratch): Promise<Setup> {
   scratch.add(`folder ${dir}.tmp`, () => rm(`${dir}.tmp`, { recursive: true, force: true }));
   const generation = new Int32Array(services);
   const files = Math.ceil(services / perFile);
-  for (let f = 0; f < files; f++) await writeFile(join(dir, fileName(f)), fileText(generation, f, services));
+  for (let f = 0; f < files; f++)
+    await writeFile(join(dir, fileName(f)), fileText(generation, f, services));
   const bpf = await scratch.bpf('eplat');
   const dp = createEbpfDataplane(
     {
@@ -138,17 +139,30 @@ async function setUp(services: number, scratch: Scratch): Promise<Setup> {
     syncPeriodMs: 30_000,
     fullSyncPeriodMs: Infinity,
   });
-  agent.on('syncError', (e: unknown) => console.error(`agent ${services}: sync failed: ${String(e)}`));
+  agent.on('syncError', (e: unknown) =>
+    console.error(`agent ${services}: sync failed: ${String(e)}`),
+  );
   scratch.add(`agent ${services}`, () => agent.stop());
   const t0 = performance.now();
   const first = nextSync(agent, 600_000);
   await agent.start();
   await first;
   const startupMs = performance.now() - t0;
-  console.error(`  ${services} services in ${files} files: started and synced in ${round(startupMs, 0)} ms`);
+  console.error(
+    `  ${services} services in ${files} files: started and synced in ${round(startupMs, 0)} ms`,
+  );
   return {
-    services, dir, agent, dp, generation, startupMs,
-    latencies: [], sourceMs: [], syncMs: [], verified: 0, failures: [],
+    services,
+    dir,
+    agent,
+    dp,
+    generation,
+    startupMs,
+    latencies: [],
+    sourceMs: [],
+    syncMs: [],
+    verified: 0,
+    failures: [],
   };
 }
 
@@ -183,7 +197,9 @@ scratch.guardSignals();
 const setups: Setup[] = [];
 let rss = 0;
 try {
-  console.error(`endpoint-latency: ${sizes.join(',')} services x ${endpoints} endpoints, ${perFile} services per file`);
+  console.error(
+    `endpoint-latency: ${sizes.join(',')} services x ${endpoints} endpoints, ${perFile} services per file`,
+  );
   for (const n of [...sizes].sort((x, y) => y - x)) setups.push(await setUp(n, scratch));
   setups.sort((x, y) => x.services - y.services);
   rss = process.memoryUsage().rss;
@@ -212,20 +228,51 @@ const results = setups.map((s) => ({
 }));
 const m = machine();
 const largest = Math.max(...sizes);
-console.log(`\n${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; ${perFile} services per manifest file`);
-console.log(`process RSS with every agent synced (dominated by ${largest} x ${endpoints}): ${round(rss / 2 ** 20, 1)} MiB\n`);
+console.log(
+  `\n${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; ${perFile} services per manifest file`,
+);
+console.log(
+  `process RSS with every agent synced (dominated by ${largest} x ${endpoints}): ${round(rss / 2 ** 20, 1)} MiB\n`,
+);
 console.log(
   table([
-    ['services', 'updates', 'file->map p50 ms', 'p99 ms', 'max ms', 'file->tracker p50', 'sync p50', 'sync p99', 'verified', 'startup ms'],
+    [
+      'services',
+      'updates',
+      'file->map p50 ms',
+      'p99 ms',
+      'max ms',
+      'file->tracker p50',
+      'sync p50',
+      'sync p99',
+      'verified',
+      'startup ms',
+    ],
     ...results.map((r) => [
-      r.services, r.fileToMapMs.n, r.fileToMapMs.p50, r.fileToMapMs.p99, r.fileToMapMs.max,
-      r.fileToTrackerMs.p50, r.dataplaneSyncMs.p50, r.dataplaneSyncMs.p99, r.verifiedInKernel, r.startupMs,
+      r.services,
+      r.fileToMapMs.n,
+      r.fileToMapMs.p50,
+      r.fileToMapMs.p99,
+      r.fileToMapMs.max,
+      r.fileToTrackerMs.p50,
+      r.dataplaneSyncMs.p50,
+      r.dataplaneSyncMs.p99,
+      r.verifiedInKernel,
+      r.startupMs,
     ]),
   ]),
 );
 for (const r of results) for (const f of r.failures) console.log(`FAILURE at ${r.services}: ${f}`);
 const path = await writeResults('endpoint-latency', {
-  parameters: { services: sizes, endpoints, updates, servicesPerFile: perFile, debounceMs: debounceMs ?? 'source default', rescanIntervalMs: 0, minSyncPeriodMs: 0 },
+  parameters: {
+    services: sizes,
+    endpoints,
+    updates,
+    servicesPerFile: perFile,
+    debounceMs: debounceMs ?? 'source default',
+    rescanIntervalMs: 0,
+    minSyncPeriodMs: 0,
+  },
   note: `each update rewrites one manifest file of ${perFile} Services (+ their EndpointSlices) atomically; time from before the write to the agent's sync event`,
   processRssMiB: round(rss / 2 ** 20, 1),
   results,

@@ -10,7 +10,14 @@
 import { createDataplane } from '../src/dataplanes/index.ts';
 import type { DataplaneName } from '../src/dataplanes/types.ts';
 import { ChangeTracker } from '../src/model/tracker.ts';
-import { benchService, benchSlice, clusterIP, endpointIPs, NAMESPACE, serviceName } from './lib/services.ts';
+import {
+  benchService,
+  benchSlice,
+  clusterIP,
+  endpointIPs,
+  NAMESPACE,
+  serviceName,
+} from './lib/services.ts';
 import { round, summarize, type Summary } from './lib/stats.ts';
 
 export interface WorkerJob {
@@ -99,7 +106,11 @@ export async function runJob(job: WorkerJob): Promise<WorkerResult> {
       generation.set(i, g);
       last = i;
       const c0 = performance.now();
-      tracker.updateEndpointSlice(NAMESPACE, `${serviceName(i)}-abc`, benchSlice(i, job.endpoints, g));
+      tracker.updateEndpointSlice(
+        NAMESPACE,
+        `${serviceName(i)}-abc`,
+        benchSlice(i, job.endpoints, g),
+      );
       const change = tracker.commit();
       const s0 = performance.now();
       await dp.sync({ state: change.state, changed: change.changed, full: false });
@@ -113,7 +124,9 @@ export async function runJob(job: WorkerJob): Promise<WorkerResult> {
       const fe = (await dp.list()).find((f) => f.ip === clusterIP(last) && f.port === 80);
       verified = fe?.backends.some((b) => b.ip === want) ?? false;
       if (!verified)
-        throw new Error(`${job.dataplane}: after the updates, ${clusterIP(last)}:80 does not list ${want} in the kernel`);
+        throw new Error(
+          `${job.dataplane}: after the updates, ${clusterIP(last)}:80 does not list ${want} in the kernel`,
+        );
     }
     return {
       dataplane: job.dataplane,

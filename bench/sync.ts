@@ -42,7 +42,9 @@ const updates = positiveInt('updates', a.updates);
 const timeoutMs = positiveInt('timeout', a.timeout) * 1000;
 const updateBudgetMs = positiveInt('update-budget', a['update-budget']) * 1000;
 if (sizes.some((n) => n > MAX_BENCH_SERVICES)) {
-  console.error(`--services: at most ${MAX_BENCH_SERVICES} (the ClusterIPs must fit in 198.18.0.0/15)`);
+  console.error(
+    `--services: at most ${MAX_BENCH_SERVICES} (the ClusterIPs must fit in 198.18.0.0/15)`,
+  );
   process.exit(2);
 }
 requireRoot('bench/sync.ts');
@@ -61,9 +63,11 @@ function runWorker(netnsPath: string, job: WorkerJob): Promise<WorkerResult | st
     });
     let out = '';
     let err = '';
+    let timedOut = false;
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => {
+      timedOut = true;
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
@@ -78,7 +82,7 @@ function runWorker(netnsPath: string, job: WorkerJob): Promise<WorkerResult | st
         } catch {
           resolve(`unreadable worker output: ${out.slice(0, 200)}`);
         }
-      } else if (signal === 'SIGKILL') resolve(`timeout after ${timeoutMs / 1000} s`);
+      } else if (timedOut) resolve(`timeout after ${timeoutMs / 1000} s`);
       else resolve(`exit ${code ?? signal}: ${err.trim().split('\n').slice(-5).join(' | ')}`);
     });
   });
@@ -159,26 +163,45 @@ const summary = cells.map((c) => ({
 const ebpfP50 = (n: number): number | undefined =>
   summary.find((s) => s.dataplane === 'ebpf' && s.services === n)?.incrementalP50Ms;
 const rows: (string | number)[][] = [
-  ['dataplane', 'services', 'full sync ms', 'incr p50 ms', 'incr p99 ms', 'p50 / ebpf', 'RSS MiB', 'runs'],
+  [
+    'dataplane',
+    'services',
+    'full sync ms',
+    'incr p50 ms',
+    'incr p99 ms',
+    'p50 / ebpf',
+    'RSS MiB',
+    'runs',
+  ],
 ];
 for (const s of summary) {
   const base = ebpfP50(s.services);
-  rows.push([
-    s.dataplane,
-    s.services,
-    s.rounds ? s.fullSyncMs : '-',
-    s.rounds ? s.incrementalP50Ms : '-',
-    s.rounds ? s.incrementalP99Ms : '-',
-    s.rounds && base ? `${round(s.incrementalP50Ms / base, 1)}x` : '-',
-    s.rounds ? s.rssAfterFullMiB : '-',
-    s.errors.length ? `${s.rounds} (${s.errors[0]})` : s.rounds,
-  ].map((x) => (typeof x === 'number' && Number.isNaN(x) ? '-' : x)));
+  rows.push(
+    [
+      s.dataplane,
+      s.services,
+      s.rounds ? s.fullSyncMs : '-',
+      s.rounds ? s.incrementalP50Ms : '-',
+      s.rounds ? s.incrementalP99Ms : '-',
+      s.rounds && base ? `${round(s.incrementalP50Ms / base, 1)}x` : '-',
+      s.rounds ? s.rssAfterFullMiB : '-',
+      s.errors.length ? `${s.rounds} (${s.errors[0]!.slice(0, 40)})` : s.rounds,
+    ].map((x) => (typeof x === 'number' && Number.isNaN(x) ? '-' : x)),
+  );
 }
 const m = machine();
 console.log(`\n${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; medians of ${rounds} rounds\n`);
 console.log(table(rows));
 const path = await writeResults('sync', {
-  parameters: { services: sizes, endpoints, dataplanes, rounds, updates, updateBudgetS: updateBudgetMs / 1000, timeoutS: timeoutMs / 1000 },
+  parameters: {
+    services: sizes,
+    endpoints,
+    dataplanes,
+    rounds,
+    updates,
+    updateBudgetS: updateBudgetMs / 1000,
+    timeoutS: timeoutMs / 1000,
+  },
   summary,
   runs: cells.flatMap((c) => c.runs),
 });

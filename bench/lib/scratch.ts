@@ -25,21 +25,29 @@ export function requireRoot(bench: string): void {
   }
 }
 
+/** Scratch sets still holding objects; a SIGINT/SIGTERM cleans them all before exiting. */
+const live = new Set<Scratch>();
+let signalsHooked = false;
+
+function hookSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    console.error(`\n${sig}: removing what the bench created...`);
+    void Promise.allSettled([...live].map((s) => s.cleanup())).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
 /** A set of cleanups run in reverse creation order, once, even if some fail. */
 export class Scratch {
   readonly #undo: { what: string; fn: () => Promise<void> }[] = [];
-  #signals = false;
 
-  /** Registers SIGINT/SIGTERM handlers that clean up before exiting. */
+  /** Also clean up on SIGINT/SIGTERM (one process-wide handler, whatever the number of sets). */
   guardSignals(): void {
-    if (this.#signals) return;
-    this.#signals = true;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      console.error(`\n${sig}: removing what the bench created...`);
-      void this.cleanup().finally(() => process.exit(130));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    hookSignals();
+    live.add(this);
   }
 
   add(what: string, fn: () => Promise<void>): void {
@@ -47,6 +55,7 @@ export class Scratch {
   }
 
   async cleanup(): Promise<void> {
+    live.delete(this);
     const failures: string[] = [];
     while (this.#undo.length) {
       const u = this.#undo.pop()!;
@@ -56,7 +65,8 @@ export class Scratch {
         failures.push(`${u.what}: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    if (failures.length) console.error(`cleanup left something behind:\n  ${failures.join('\n  ')}`);
+    if (failures.length)
+      console.error(`cleanup left something behind:\n  ${failures.join('\n  ')}`);
   }
 
   /** Creates a network namespace with loopback up; returns its /run/netns path. */

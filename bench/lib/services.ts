@@ -27,7 +27,9 @@ export function serviceName(i: number): string {
 
 export function clusterIP(i: number): string {
   if (i < 0 || i >= MAX_BENCH_SERVICES)
-    throw new Error(`service index ${i} is outside the benchmark range (max ${MAX_BENCH_SERVICES})`);
+    throw new Error(
+      `service index ${i} is outside the benchmark range (max ${MAX_BENCH_SERVICES})`,
+    );
   return ipv4(BASE + FIRST_CLUSTER_IP + i);
 }
 
@@ -37,7 +39,8 @@ export function endpointIPs(i: number, endpoints: number, generation = 0): strin
   const ips: string[] = [];
   for (let j = 0; j < endpoints; j++) {
     // Generation g > 0 picks a pod just past this Service's run, so it is never a duplicate.
-    const k = j === 0 && generation > 0 ? i * endpoints + endpoints - 1 + generation : i * endpoints + j;
+    const k =
+      j === 0 && generation > 0 ? i * endpoints + endpoints - 1 + generation : i * endpoints + j;
     ips.push(ipv4(BASE + 1 + (k % PODS)));
   }
   return ips;

@@ -64,6 +64,7 @@ export function intList(flag: string, s: string): number[] {
 
 export function positiveInt(flag: string, s: string): number {
   const x = Number(s);
-  if (!Number.isInteger(x) || x <= 0) throw new Error(`--${flag} wants a positive integer, got "${s}"`);
+  if (!Number.isInteger(x) || x <= 0)
+    throw new Error(`--${flag} wants a positive integer, got "${s}"`);
   return x;
 }
