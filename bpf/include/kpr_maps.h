@@ -6,7 +6,7 @@
  * so a change here without the matching TypeScript change is a startup error, not corruption.
  *
  * Byte order: addresses and ports are stored in network order (as the socket hooks see them in
- * struct bpf_sock_addr); ids, counts, slots and flags in host order.
+ * struct bpf_sock_addr); counts, slots and flags in host order.
  */
 #ifndef KPR_MAPS_H
 #define KPR_MAPS_H

@@ -4,109 +4,105 @@
  * IPv4 clusterIP and externalIP of a TCP/UDP service port, with the endpoints traffic from this
  * node may use (cluster endpoints, or node-local ones under internalTrafficPolicy=Local).
  * IPv6 addresses and SCTP ports are skipped: the BPF programs are IPv4, TCP/UDP only.
+ *
+ * The result is a FrontendTable (typed arrays, see table.ts), written row by row straight from
+ * the model: no per-frontend or per-backend objects, however large the cluster.
  */
-import { isIPv4 } from 'node:net';
 import type { ProxyState, ServicePortState } from '../../model/types.ts';
-import { IPPROTO_TCP, IPPROTO_UDP, protoNumber, SVC_F_EXTERNAL_IP, SVC_F_LOCAL } from './codecs.ts';
-
-export interface DesiredFrontend {
-  readonly vip: string;
-  readonly port: number;
-  readonly proto: number;
-  /** SVC_F_* bits. */
-  readonly flags: number;
-  /** The owning service port's key (ServicePort.key), recorded in kpr_svc_names. */
-  readonly service: string;
-  /** Backend keys (see backendKey), in slot order. */
-  readonly backends: readonly number[];
-}
-
-export function frontendKey(vip: string, port: number, proto: number): string {
-  return `${vip}:${port}/${proto}`;
-}
-/**
- * A backend as one number (address, port and UDP bit; < 2^49, so exact in a double): numbers
- * hash and compare far faster than strings when a full sync handles a million backends.
- */
-export function backendKey(ip: string, port: number, proto: number): number {
-  return (ipv4ToU32(ip) * 65536 + port) * 2 + (proto === IPPROTO_UDP ? 1 : 0);
-}
-export function parseBackendKey(k: number): { ip: string; port: number; proto: number } {
-  const proto = k % 2 === 1 ? IPPROTO_UDP : IPPROTO_TCP;
-  const rest = Math.floor(k / 2);
-  const a = Math.floor(rest / 65536);
-  return {
-    ip: `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`,
-    port: rest % 65536,
-    proto,
-  };
-}
-export function ipv4ToU32(ip: string): number {
-  let v = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || octet > 255) throw new Error(`not an IPv4 address: ${ip}`);
-      v = v * 256 + octet;
-      octet = digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      octet = octet * 10 + (c - 48);
-      digits++;
-    } else throw new Error(`not an IPv4 address: ${ip}`);
-  }
-  if (dots !== 3 || digits === 0 || octet > 255) throw new Error(`not an IPv4 address: ${ip}`);
-  return v * 256 + octet;
-}
-
-/** Frontends of one service port (empty for SCTP or IPv6-only services). */
-export function frontendsOf(sps: ServicePortState): DesiredFrontend[] {
-  const svc = sps.service;
-  const proto = protoNumber(svc.protocol);
-  if (proto === undefined) return [];
-  const local = svc.internalTrafficPolicy === 'Local';
-  const endpoints = local ? sps.localEndpoints : sps.clusterEndpoints;
-  const backends = endpoints
-    .filter((e) => isIPv4(e.ip))
-    .map((e) => backendKey(e.ip, e.port, proto));
-  const out: DesiredFrontend[] = [];
-  const add = (vip: string, external: boolean): void => {
-    if (!isIPv4(vip)) return;
-    const flags = (external ? SVC_F_EXTERNAL_IP : 0) | (local ? SVC_F_LOCAL : 0);
-    out.push({ vip, port: svc.port, proto, flags, service: svc.key, backends });
-  };
-  for (const ip of svc.clusterIPs) add(ip, false);
-  for (const ip of svc.externalIPs) add(ip, true);
-  return out;
-}
+import { packBackend, parseIPv4, protoNumber, SVC_F_EXTERNAL_IP, SVC_F_LOCAL } from './codecs.ts';
+import { describeFrontend, FrontendTable, frontendKey } from './table.ts';
 
 export interface DesiredSet {
-  readonly frontends: Map<string, DesiredFrontend>;
-  /** Frontends dropped because another service port already claimed the same VIP:port/proto. */
+  readonly table: FrontendTable;
+  /** Frontends claimed by two service ports: the one with the smaller key is kept. */
   readonly conflicts: string[];
+}
+
+/** The first IPv4 frontend key of a service port, without deriving anything else. */
+function firstFrontendKey(sps: ServicePortState, proto: number): number | undefined {
+  for (const ip of sps.service.clusterIPs) {
+    const vip = parseIPv4(ip);
+    if (vip >= 0) return frontendKey(vip, sps.service.port, proto);
+  }
+  return undefined;
+}
+
+/** Appends the usable backends of a service port to t's pool; returns where they start. */
+function deriveBackends(t: FrontendTable, sps: ServicePortState): number {
+  const local = sps.service.internalTrafficPolicy === 'Local';
+  const endpoints = local ? sps.localEndpoints : sps.clusterEndpoints;
+  const start = t.reserveBackends(endpoints.length);
+  const pool = t.pool; // read after reserving: reserving may reallocate it
+  let n = 0;
+  // The hot loop of a full sync (a million endpoints): an index loop, no allocation.
+  for (let i = 0; i < endpoints.length; i++) {
+    const e = endpoints[i]!;
+    const ip = parseIPv4(e.ip);
+    if (ip >= 0) pool[start + n++] = packBackend(ip, e.port);
+  }
+  t.poolUsed = start + n; // return what IPv6 endpoints did not use
+  return start;
 }
 
 /**
  * Desired frontends for the given service port keys (all of them when `keys` is undefined).
- * When two service ports claim one frontend, the first in key order wins, so the result does
- * not depend on map iteration order.
+ * When two service ports claim one frontend, the one with the smaller key wins, so the result
+ * does not depend on map iteration order (and no 100k-key sort is needed).
+ *
+ * `previous` is the mirror: the model hands out the same immutable ServicePortState until a
+ * service port changes, so backends derived from that very object last time are copied over
+ * instead of re-parsed, and a periodic resync does not touch a million endpoint objects.
  */
-export function desiredFrontends(state: ProxyState, keys?: Iterable<string>): DesiredSet {
-  const wanted = [...(keys ?? state.keys())].sort();
-  const frontends = new Map<string, DesiredFrontend>();
+export function desiredFrontends(
+  state: ProxyState,
+  keys?: Iterable<string>,
+  previous?: FrontendTable,
+): DesiredSet {
+  const t =
+    keys === undefined
+      ? new FrontendTable(state.size + 16, state.size * 8)
+      : new FrontendTable(4, 64);
   const conflicts: string[] = [];
-  for (const k of wanted) {
-    const sps = state.get(k);
-    if (!sps) continue;
-    for (const fe of frontendsOf(sps)) {
-      const fk = frontendKey(fe.vip, fe.port, fe.proto);
-      const prev = frontends.get(fk);
-      if (prev) conflicts.push(`${fk} claimed by ${prev.service} and ${fe.service}`);
-      else frontends.set(fk, fe);
+  const reuse = previous !== undefined && previous.size > 0 ? previous : undefined;
+  const add = (sps: ServicePortState): void => {
+    const svc = sps.service;
+    const proto = protoNumber(svc.protocol);
+    if (proto === undefined) return;
+    let start: number;
+    let count: number;
+    const fk0 = reuse && firstFrontendKey(sps, proto);
+    const pr = fk0 === undefined ? undefined : reuse!.rows.get(fk0);
+    if (pr !== undefined && reuse!.source[pr] === sps) {
+      count = reuse!.count[pr]!;
+      start = t.copyBackends(reuse!.pool, reuse!.start[pr]!, count);
+    } else {
+      start = deriveBackends(t, sps);
+      count = t.poolUsed - start;
     }
-  }
-  return { frontends, conflicts };
+    const local = svc.internalTrafficPolicy === 'Local' ? SVC_F_LOCAL : 0;
+    const nc = svc.clusterIPs.length;
+    for (let i = 0; i < nc + svc.externalIPs.length; i++) {
+      const external = i >= nc;
+      const vip = parseIPv4(external ? svc.externalIPs[i - nc]! : svc.clusterIPs[i]!);
+      if (vip < 0) continue;
+      const fk = frontendKey(vip, svc.port, proto);
+      const r = t.rows.get(fk);
+      if (r !== undefined) {
+        const other = t.service[r]!;
+        conflicts.push(
+          `${describeFrontend(vip, svc.port, proto)} claimed by ${other < svc.key ? `${other} and ${svc.key}` : `${svc.key} and ${other}`}`,
+        );
+        if (other < svc.key) continue;
+      }
+      const flags = external ? local | SVC_F_EXTERNAL_IP : local;
+      t.set(fk, vip, svc.port, proto, flags, svc.key, sps, start, count);
+    }
+  };
+  if (keys === undefined) for (const sps of state.values()) add(sps);
+  else
+    for (const k of keys) {
+      const sps = state.get(k);
+      if (sps) add(sps);
+    }
+  return { table: t, conflicts };
 }

@@ -8,20 +8,25 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import type { BatchResult, Handle, LibbpfBinding } from './libbpf.ts';
 import { EbpfCallError } from './libbpf.ts';
+import { MAP_NAMES, MAP_SHAPES } from './loader.ts';
+import type { MapKey } from './loader.ts';
 
 export interface FakeMapSpec {
   readonly name: string;
+  readonly type: number;
   readonly keySize: number;
   readonly valueSize: number;
   readonly maxEntries: number;
 }
 
-export const KPR_MAP_SPECS: readonly FakeMapSpec[] = [
-  { name: 'kpr_services', keySize: 12, valueSize: 12, maxEntries: 1 << 21 },
-  { name: 'kpr_backends', keySize: 4, valueSize: 8, maxEntries: 1 << 21 },
-  { name: 'kpr_svc_names', keySize: 4, valueSize: 128, maxEntries: 1 << 18 },
-  { name: 'kpr_revnat', keySize: 16, valueSize: 8, maxEntries: 1 << 18 },
-];
+/** The maps of sock_lb.bpf.o, shaped as kpr_maps.h declares them (default capacities). */
+export const KPR_MAP_SPECS: readonly FakeMapSpec[] = (
+  Object.entries(MAP_NAMES) as [MapKey, string][]
+).map(([key, name]) => ({
+  name,
+  ...MAP_SHAPES[key],
+  maxEntries: key === 'services' ? 1 << 20 : 1 << 18,
+}));
 export const KPR_PROGRAMS = ['kpr_connect4', 'kpr_sendmsg4', 'kpr_recvmsg4', 'kpr_getpeername4'];
 
 export interface FakeMap extends FakeMapSpec {
@@ -185,7 +190,7 @@ export class FakeLibbpf implements LibbpfBinding {
   } {
     const m = this.map(fd);
     return {
-      type: 1,
+      type: m.type,
       keySize: m.keySize,
       valueSize: m.valueSize,
       maxEntries: m.maxEntries,

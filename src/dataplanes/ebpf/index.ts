@@ -2,7 +2,8 @@
  * @module dataplanes/ebpf
  * kpr's eBPF dataplane: socket-level load balancing of ClusterIPs and externalIPs (IPv4,
  * TCP/UDP) by the cgroup hooks in bpf/sock_lb.c. This file wires the pieces: loader.ts
- * (load, pin, attach, adopt), mirror.ts + plan.ts (diff and ordered writes), maps.ts (kernel I/O).
+ * (load, pin, attach, adopt), desired.ts + mirror.ts + plan.ts (diff and ordered, pre-encoded
+ * writes), maps.ts (kernel I/O). Map layout and sync costs: docs/design/ebpf-loader.md.
  * IPv6 frontends and endpoints are skipped silently for now.
  */
 import { rmSync } from 'node:fs';
@@ -19,6 +20,7 @@ import type {
   SyncResult,
 } from '../types.ts';
 import { desiredFrontends } from './desired.ts';
+import { describeFrontend } from './table.ts';
 import type { LibbpfBinding } from './libbpf.ts';
 import { createKoffiLibbpf } from './libbpf.ts';
 import { loadAndAttach, MAP_NAMES, openPinnedMaps } from './loader.ts';
@@ -27,7 +29,8 @@ import { applyPlan } from './maps.ts';
 import type { LbMirror } from './mirror.ts';
 import { mirrorFromLive } from './mirror.ts';
 import { planSync } from './plan.ts';
-import { countEntries, liveFrontends, readLive } from './readback.ts';
+import type { Plan } from './plan.ts';
+import { countEntries, liveFrontends, readServices } from './readback.ts';
 
 export interface EbpfTuning {
   /** Path of sock_lb.bpf.o; default <repo>/build/bpf/sock_lb.bpf.o or $KPR_BPF_OBJECT. */
@@ -45,9 +48,20 @@ export interface MapStats {
   readonly capacity: number;
 }
 
+/** Where the last sync() spent its time, for benchmarks and debug logs. */
+export interface SyncTiming {
+  /** Building desired frontends, diffing and encoding the writes (JavaScript). */
+  readonly planMs: number;
+  /** The bpf(2) calls that applied them. */
+  readonly kernelMs: number;
+  readonly entries: number;
+}
+
 export interface EbpfDataplane extends Dataplane {
   /** Entry counts and capacities of the maps, for metrics. */
   stats(): { maps: MapStats[] };
+  /** Time split of the last successful sync(); undefined before the first. */
+  lastSyncTiming(): SyncTiming | undefined;
 }
 
 const DEFAULT_OBJECT = join(import.meta.dirname, '../../../build/bpf/sock_lb.bpf.o');
@@ -62,12 +76,13 @@ export function createEbpfDataplane(
   let loaded: Loaded | undefined;
   let mirror: LbMirror | undefined;
   let mirrorStale = false;
+  let timing: SyncTiming | undefined;
 
   // koffi/libbpf load lazily so that cleanup() works on hosts without libbpf.
   const lib = (): LibbpfBinding => (binding ??= createKoffiLibbpf());
 
   const rebuildMirror = (l: Loaded): LbMirror => {
-    const m = mirrorFromLive(readLive(lib(), l.fds));
+    const m = mirrorFromLive(readServices(lib(), l.fds.services));
     mirrorStale = false;
     return m;
   };
@@ -104,8 +119,7 @@ export function createEbpfDataplane(
       log.info(l.adopted ? 'ebpf dataplane adopted pinned maps' : 'ebpf dataplane loaded', {
         pinDir,
         cgroup: cgroupPath,
-        frontends: mirror.frontends.size,
-        backends: mirror.backends.size,
+        frontends: mirror.table.size,
       });
     },
 
@@ -117,34 +131,22 @@ export function createEbpfDataplane(
         );
       if (mirrorStale) mirror = rebuildMirror(loaded);
       const m = mirror;
-      let plan;
-      if (req.full) {
-        const d = desiredFrontends(req.state);
-        for (const c of d.conflicts)
-          log.warn('frontend claimed twice; keeping the first service', { conflict: c });
-        plan = planSync(m, d.frontends);
-      } else {
-        const d = desiredFrontends(req.state, req.changed);
-        const scope = new Set(d.frontends.keys());
-        for (const key of req.changed) for (const fk of m.byService.get(key) ?? []) scope.add(fk);
-        // A frontend still owned by an unchanged service keeps its owner.
-        for (const [fk, fe] of d.frontends) {
-          const owner = m.frontends.get(fk);
-          const ownerName = owner && m.serviceName(owner.serviceId);
-          if (ownerName !== undefined && ownerName !== fe.service && !req.changed.has(ownerName)) {
-            d.frontends.delete(fk);
-            scope.delete(fk);
-            log.warn('frontend claimed twice; keeping the first service', {
-              frontend: fk,
-              owner: ownerName,
-              other: fe.service,
-            });
-          }
-        }
-        plan = planSync(m, d.frontends, scope);
-      }
+      const t0 = performance.now();
+      let plan: Plan;
       try {
-        applyPlan(lib(), loaded.fds, plan, req.full);
+        plan = planFor(m, req, log);
+      } catch (e) {
+        mirrorStale = true; // planning updates the mirror as it goes
+        throw e;
+      }
+      const t1 = performance.now();
+      try {
+        applyPlan(lib(), loaded.fds.services, plan, req.full);
+        timing = {
+          planMs: t1 - t0,
+          kernelMs: performance.now() - t1,
+          entries: plan.written + plan.deleted,
+        };
       } catch (e) {
         mirrorStale = true; // the kernel holds part of the plan; re-read it before the next diff
         throw new DataplaneError(
@@ -157,7 +159,7 @@ export function createEbpfDataplane(
     },
 
     async list(): Promise<LiveFrontend[]> {
-      return withMaps((fds) => liveFrontends(lib(), fds), []);
+      return withMaps((fds) => liveFrontends(lib(), fds.services), []);
     },
 
     stats() {
@@ -166,8 +168,8 @@ export function createEbpfDataplane(
           maps: (Object.entries(MAP_NAMES) as [MapKey, string][]).map(([key, name]) => ({
             name,
             entries:
-              key !== 'revnat' && mirror && !mirrorStale
-                ? mirrorCount(mirror, key)
+              key === 'services' && mirror && !mirrorStale
+                ? mirror.entryCount()
                 : countEntries(lib(), fds[key]),
             capacity: lib().mapInfo(fds[key]).maxEntries,
           })),
@@ -175,6 +177,8 @@ export function createEbpfDataplane(
         { maps: [] },
       );
     },
+
+    lastSyncTiming: () => timing,
 
     async close() {
       if (!loaded) return;
@@ -193,10 +197,32 @@ export function createEbpfDataplane(
   };
 }
 
-function mirrorCount(m: LbMirror, key: Exclude<MapKey, 'revnat'>): number {
-  if (key === 'backends') return m.backends.size;
-  if (key === 'names') return m.services.size;
-  let n = 0;
-  for (const fe of m.frontends.values()) n += 1 + fe.backendIds.length;
-  return n;
+/** Diffs the request against the mirror: every frontend (full) or those of `req.changed`. */
+function planFor(m: LbMirror, req: SyncRequest, log: Logger): Plan {
+  if (req.full) {
+    const d = desiredFrontends(req.state, undefined, m.table);
+    for (const c of d.conflicts)
+      log.warn('frontend claimed twice; keeping the smaller service key', { conflict: c });
+    return planSync(m, d.table);
+  }
+  const d = desiredFrontends(req.state, req.changed, m.table);
+  const t = d.table;
+  const scope = new Set(t.rows.keys());
+  for (const key of req.changed) for (const fk of m.ownedBy(key)) scope.add(fk);
+  // A frontend still owned by an unchanged service keeps its owner.
+  for (const [fk, r] of t.rows) {
+    const l = m.table.rows.get(fk);
+    const owner = l === undefined ? undefined : m.table.service[l];
+    const other = t.service[r]!;
+    if (owner !== undefined && owner !== other && !req.changed.has(owner)) {
+      log.warn('frontend claimed twice; keeping the current owner', {
+        frontend: describeFrontend(t.vip[r]!, t.port[r]!, t.proto[r]!),
+        owner,
+        other,
+      });
+      t.delete(fk);
+      scope.delete(fk);
+    }
+  }
+  return planSync(m, t, scope);
 }

@@ -8,22 +8,44 @@
  *     a socket is translated by the old or the new program, never by neither.
  * Layout: <pinDir>/maps/<map>, <pinDir>/progs/<prog>, <pinDir>/links/<prog>.
  */
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DataplaneError } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import { assertLayouts } from './btf.ts';
-import { LAYOUTS } from './codecs.ts';
+import {
+  LAYOUTS,
+  REVNAT_KEY_SIZE,
+  REVNAT_VALUE_SIZE,
+  SVC_KEY_SIZE,
+  SVC_VALUE_SIZE,
+} from './codecs.ts';
 import type { Handle, LibbpfBinding } from './libbpf.ts';
 import type { LbMapFds } from './maps.ts';
 
 export const MAP_NAMES = {
   services: 'kpr_services',
-  backends: 'kpr_backends',
-  names: 'kpr_svc_names',
   revnat: 'kpr_revnat',
 } as const;
 export type MapKey = keyof typeof MAP_NAMES;
+
+const BPF_MAP_TYPE_HASH = 1;
+const BPF_MAP_TYPE_LRU_HASH = 9;
+/** What a pinned map must look like to be adopted (kpr_maps.h). */
+export const MAP_SHAPES: Readonly<
+  Record<MapKey, { type: number; keySize: number; valueSize: number }>
+> = {
+  services: { type: BPF_MAP_TYPE_HASH, keySize: SVC_KEY_SIZE, valueSize: SVC_VALUE_SIZE },
+  revnat: { type: BPF_MAP_TYPE_LRU_HASH, keySize: REVNAT_KEY_SIZE, valueSize: REVNAT_VALUE_SIZE },
+};
 export const PROGRAM_NAMES = [
   'kpr_connect4',
   'kpr_sendmsg4',
@@ -42,7 +64,7 @@ export interface LoadOptions {
 
 export interface Loaded {
   readonly obj: Handle;
-  readonly fds: LbMapFds & { readonly revnat: number };
+  readonly fds: LbMapFds;
   readonly links: Handle[];
   /** True when pinned maps from a previous run were reused. */
   readonly adopted: boolean;
@@ -65,6 +87,8 @@ export async function loadAndAttach(b: LibbpfBinding, o: LoadOptions): Promise<L
   }
   assertLayouts(o.objectPath, elf, LAYOUTS);
   for (const d of ['maps', 'progs', 'links']) mkdirSync(join(o.pinDir, d), { recursive: true });
+
+  checkPinnedMaps(b, o.pinDir);
 
   const obj = b.openObject(o.objectPath);
   try {
@@ -94,8 +118,6 @@ export async function loadAndAttach(b: LibbpfBinding, o: LoadOptions): Promise<L
 
     const fds = {
       services: b.mapFd(b.findMap(obj, MAP_NAMES.services)),
-      backends: b.mapFd(b.findMap(obj, MAP_NAMES.backends)),
-      names: b.mapFd(b.findMap(obj, MAP_NAMES.names)),
       revnat: b.mapFd(b.findMap(obj, MAP_NAMES.revnat)),
     };
 
@@ -139,18 +161,54 @@ export async function loadAndAttach(b: LibbpfBinding, o: LoadOptions): Promise<L
   }
 }
 
+/**
+ * Refuses pins left by a kpr with another map layout (libbpf would fail with a bare EINVAL, or
+ * the programs would run next to maps nobody writes): the operator must run `kpr cleanup`.
+ */
+function checkPinnedMaps(b: LibbpfBinding, pinDir: string): void {
+  const problems: string[] = [];
+  const known = new Set<string>(Object.values(MAP_NAMES));
+  let pinned: string[] = [];
+  try {
+    pinned = readdirSync(join(pinDir, 'maps'));
+  } catch {
+    return; // nothing pinned yet
+  }
+  for (const name of pinned) {
+    if (!known.has(name)) problems.push(`${name} is not a map of this kpr version`);
+  }
+  for (const [key, name] of Object.entries(MAP_NAMES) as [MapKey, string][]) {
+    if (!pinned.includes(name)) continue;
+    const fd = b.objGet(mapPin(pinDir, name), true);
+    try {
+      const info = b.mapInfo(fd);
+      const want = MAP_SHAPES[key];
+      if (
+        info.type !== want.type ||
+        info.keySize !== want.keySize ||
+        info.valueSize !== want.valueSize
+      ) {
+        problems.push(
+          `${name} has type ${info.type}, key ${info.keySize} B, value ${info.valueSize} B but this kpr needs type ${want.type}, key ${want.keySize} B, value ${want.valueSize} B`,
+        );
+      }
+    } finally {
+      b.closeFd(fd);
+    }
+  }
+  if (problems.length > 0) {
+    throw new DataplaneError(
+      'KPR_ERR_EBPF_PINNED_LAYOUT',
+      `pinned eBPF maps in ${join(pinDir, 'maps')} were created by a different kpr version (${problems.join('; ')}); run \`kpr cleanup\` to remove them (service traffic is not load-balanced until the agent starts again), then start the agent`,
+    );
+  }
+}
+
 /** Opens the pinned maps of a running (or crashed) agent, for list()/stats() without start(). */
-export function openPinnedMaps(
-  b: LibbpfBinding,
-  pinDir: string,
-): (LbMapFds & { readonly revnat: number }) | undefined {
+export function openPinnedMaps(b: LibbpfBinding, pinDir: string): LbMapFds | undefined {
   const paths = Object.values(MAP_NAMES).map((n) => mapPin(pinDir, n));
   if (!paths.every((p) => existsSync(p))) return undefined;
-  const [services, backends, names, revnat] = paths.map((p) => b.objGet(p, true)) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  return { services, backends, names, revnat };
+  checkPinnedMaps(b, pinDir);
+  const [services, revnat] = paths.map((p) => b.objGet(p, true)) as [number, number];
+  return { services, revnat };
 }

@@ -1,17 +1,25 @@
 /**
  * @module dataplanes/ebpf/maps
- * Moving entries between planned steps / TypeScript values and the kernel maps: applying a plan
- * (batched for full syncs, per key for incremental ones) and dumping whole maps with batched
- * lookups (for adoption, list() and stats()).
+ * Moving entries between planned steps and the kernel maps: applying a plan (batched for full
+ * syncs, per key for incremental ones) and dumping whole maps with batched lookups (for
+ * adoption, list() and stats()).
  */
 import type { LibbpfBinding } from './libbpf.ts';
 import { EbpfCallError } from './libbpf.ts';
-import type { LbMapName, Plan, Step } from './plan.ts';
+import type { Plan, Step } from './plan.ts';
 
-export type LbMapFds = Readonly<Record<LbMapName, number>>;
+/** The kpr map fds the dataplane writes or reads. */
+export interface LbMapFds {
+  readonly services: number;
+  readonly revnat: number;
+}
 
-/** Entries per bpf(2) batch call: bounds one call's latency and the kernel's copy buffers. */
-const BATCH = 16384;
+/**
+ * Entries per bpf(2) batch call. The kernel copies and inserts entry by entry (with
+ * cond_resched between entries), so bigger batches only save syscall round trips; 64k bounds a
+ * single call to a few tens of milliseconds.
+ */
+const BATCH = 65536;
 const ENOENT = 2;
 
 function applyStepBatched(b: LibbpfBinding, fd: number, s: Step): void {
@@ -39,21 +47,26 @@ function applyStepSingly(b: LibbpfBinding, fd: number, s: Step): void {
   }
 }
 
-/** Applies the steps in order; `batched` uses the *_batch calls (full syncs). */
-export function applyPlan(b: LibbpfBinding, fds: LbMapFds, plan: Plan, batched: boolean): void {
+/** Applies the steps to kpr_services in order; `batched` uses the *_batch calls (full syncs). */
+export function applyPlan(
+  b: LibbpfBinding,
+  servicesFd: number,
+  plan: Plan,
+  batched: boolean,
+): void {
   for (const s of plan.steps) {
-    if (batched && s.count > 1) applyStepBatched(b, fds[s.map], s);
-    else applyStepSingly(b, fds[s.map], s);
+    if (batched && s.count > 1) applyStepBatched(b, servicesFd, s);
+    else applyStepSingly(b, servicesFd, s);
   }
 }
 
-/** Reads every entry of a hash map; calls `each(key, value)` with views valid during the call. */
+/** Reads every entry of a hash map; calls `each(keys, values, i)` for entry i of each chunk. */
 export function dumpMap(
   b: LibbpfBinding,
   fd: number,
   keySize: number,
   valueSize: number,
-  each: (key: Buffer, value: Buffer) => void,
+  each: (keys: Buffer, values: Buffer, i: number) => void,
 ): number {
   const chunk = 8192;
   const keys = Buffer.alloc(keySize * chunk);
@@ -64,12 +77,7 @@ export function dumpMap(
   let total = 0;
   for (;;) {
     const r = b.mapLookupBatch(fd, inBatch, outBatch, keys, values, chunk);
-    for (let i = 0; i < r.count; i++) {
-      each(
-        keys.subarray(i * keySize, (i + 1) * keySize),
-        values.subarray(i * valueSize, (i + 1) * valueSize),
-      );
-    }
+    for (let i = 0; i < r.count; i++) each(keys, values, i);
     total += r.count;
     if (r.done) return total;
     const next: Buffer = inBatch ?? Buffer.alloc(outBatch.length);

@@ -1,201 +1,150 @@
 /**
  * @module dataplanes/ebpf/mirror
- * The agent's in-memory copy of the load-balancer maps: frontends (master + slots), backends
- * with reference counts and id allocation, and service names. It is rebuilt from the live maps
- * at start (restart adoption), so ids allocated by a previous agent stay valid and the first sync
- * writes only differences. It is never the source for `list()`, which reads the kernel.
+ * The agent's in-memory copy of kpr_services: a FrontendTable (table.ts) holding every
+ * programmed frontend with its flags, owner and backends. It is rebuilt from the live map at
+ * start (restart adoption), so the first sync writes only differences. It is never the source
+ * for `list()`, which reads the kernel. There are no ids to allocate: backends live inline in
+ * the service entries.
  */
-import type { BackendValue, SvcKey, SvcValue } from './codecs.ts';
-import { backendKey, frontendKey } from './desired.ts';
+import type { SvcKey, SvcValue } from './codecs.ts';
+import { parseIPv4, SLOT_BACKENDS } from './codecs.ts';
+import { FrontendTable, frontendKey } from './table.ts';
 
-export interface MirrorFrontend {
-  readonly vip: string;
+/** Where an orphaned overflow entry lives. */
+export interface EntryRef {
+  readonly vip: number;
   readonly port: number;
   readonly proto: number;
-  flags: number;
-  serviceId: number;
-  /** backendIds[i] is slot i+1; 0 marks a slot missing from the map. */
-  backendIds: number[];
+  readonly slot: number;
 }
 
-/** Allocates small integer ids, reusing released ones (ids 0 is never handed out). */
-export class IdAllocator {
-  private next = 1;
-  private readonly free: number[] = [];
-  /** Marks an id as used by adopted state. */
-  reserve(id: number): void {
-    if (id >= this.next) this.next = id + 1;
+/** Number of kpr_services entries a frontend with `n` backends occupies. */
+export function entriesFor(n: number): number {
+  return n <= SLOT_BACKENDS ? 1 : Math.ceil(n / SLOT_BACKENDS);
+}
+
+export class LbMirror {
+  #table = new FrontendTable();
+  /** Overflow entries without a master or beyond its count (left by a crash): deleted once. */
+  readonly orphans: EntryRef[] = [];
+  /**
+   * Frontend keys per owner, built on first use (incremental syncs only), then maintained.
+   * Arrays, not Sets: nearly every service port owns one or two frontends, and this index is
+   * rebuilt for 100k owners after every full sync.
+   */
+  private owners: Map<string, number[]> | undefined;
+
+  get table(): FrontendTable {
+    return this.#table;
   }
-  /** After adoption: ids below `next` that nobody reserved become reusable. */
-  collectGaps(used: ReadonlySet<number>): void {
-    for (let i = 1; i < this.next; i++) if (!used.has(i)) this.free.push(i);
+  /**
+   * After a full sync: the desired table is the mirror (taken over, not copied; the owner
+   * index is rebuilt on demand, cheaper than maintaining it through 100k changes).
+   */
+  replaceAll(table: FrontendTable): void {
+    this.#table = table;
+    this.owners = undefined;
   }
-  alloc(): number {
-    const id = this.free.pop() ?? this.next++;
-    if (id > 0xffffffff) throw new Error('id space exhausted');
-    return id;
+  /** Copies row `r` of `from` (a desired table) into the mirror. */
+  upsertFrom(from: FrontendTable, r: number): void {
+    const t = this.#table;
+    const fk = from.key(r);
+    const old = t.rows.get(fk);
+    const oldOwner = old === undefined ? undefined : t.service[old];
+    const start = t.copyBackends(from.pool, from.start[r]!, from.count[r]!);
+    const service = from.service[r]!;
+    t.set(
+      fk,
+      from.vip[r]!,
+      from.port[r]!,
+      from.proto[r]!,
+      from.flags[r]!,
+      service,
+      from.source[r],
+      start,
+      from.count[r]!,
+    );
+    if (!this.owners || oldOwner === service) return;
+    if (oldOwner !== undefined) this.unindex(oldOwner, fk);
+    this.index(service, fk);
   }
-  release(id: number): void {
-    this.free.push(id);
+  delete(fk: number): void {
+    const r = this.#table.rows.get(fk);
+    if (r === undefined) return;
+    const owner = this.#table.service[r]!;
+    this.#table.delete(fk);
+    if (this.owners) this.unindex(owner, fk);
+  }
+  /** Frontend keys owned by a service port. */
+  ownedBy(service: string): readonly number[] {
+    if (!this.owners) {
+      this.owners = new Map();
+      for (const [fk, r] of this.#table.rows) this.index(this.#table.service[r]!, fk);
+    }
+    return this.owners.get(service) ?? [];
+  }
+  /** kpr_services entries the mirror accounts for. */
+  entryCount(): number {
+    let n = 0;
+    for (const r of this.#table.rows.values()) n += entriesFor(this.#table.count[r]!);
+    return n;
+  }
+  private index(service: string, fk: number): void {
+    const list = this.owners!.get(service);
+    if (list) list.push(fk);
+    else this.owners!.set(service, [fk]);
+  }
+  private unindex(service: string, fk: number): void {
+    const list = this.owners!.get(service);
+    const i = list ? list.indexOf(fk) : -1;
+    if (i < 0) return;
+    if (list!.length === 1) this.owners!.delete(service);
+    else list!.splice(i, 1);
   }
 }
 
 /**
- * Backends by id in flat typed arrays (ids are dense), plus one key → id map: a full sync
- * handles a million backends, and per-backend objects or maps would dominate its time.
+ * Rebuilds the mirror from the entries of the live kpr_services map. A backend position the
+ * kernel lacks (an overflow entry lost in a crash) is recorded as -1, which differs from every
+ * desired backend, so the next sync rewrites it.
  */
-export class BackendTable {
-  private keys = new Float64Array(1024).fill(-1);
-  private refs = new Int32Array(1024);
-  readonly idByKey = new Map<number, number>();
-  get size(): number {
-    return this.idByKey.size;
-  }
-  has(id: number): boolean {
-    return id < this.keys.length && this.keys[id]! >= 0;
-  }
-  /** The backendKey of an id, or undefined. */
-  key(id: number): number | undefined {
-    return this.has(id) ? this.keys[id] : undefined;
-  }
-  add(id: number, key: number): void {
-    while (id >= this.keys.length) {
-      const k = new Float64Array(this.keys.length * 2).fill(-1);
-      k.set(this.keys);
-      const r = new Int32Array(this.keys.length * 2);
-      r.set(this.refs);
-      this.keys = k;
-      this.refs = r;
-    }
-    this.keys[id] = key;
-    this.refs[id] = 0;
-    this.idByKey.set(key, id);
-  }
-  delete(id: number): void {
-    if (!this.has(id)) return;
-    this.idByKey.delete(this.keys[id]!);
-    this.keys[id] = -1;
-  }
-  /** Adds `d` to the refcount of a known id and returns the new count (undefined if unknown). */
-  ref(id: number, d: number): number | undefined {
-    if (!this.has(id)) return undefined;
-    const n = this.refs[id]! + d;
-    this.refs[id] = n;
-    return n;
-  }
-  ids(): IterableIterator<number> {
-    return this.idByKey.values();
-  }
-}
-
-export class LbMirror {
-  readonly frontends = new Map<string, MirrorFrontend>();
-  /** Frontend keys per service name. */
-  readonly byService = new Map<string, Set<string>>();
-  readonly backends = new BackendTable();
-  readonly services = new Map<number, string>();
-  readonly serviceIdByName = new Map<string, number>();
-  readonly serviceRefs = new Map<number, number>();
-  /** Ids whose refcount dropped to 0: deleted at the end of the next plan unless reused. */
-  readonly unusedBackends = new Set<number>();
-  readonly unusedServices = new Set<number>();
-  /** Slot entries found without a master or above the master's count (left by a crash). */
-  readonly orphanSlots: SvcKey[] = [];
-  /** Backend entries duplicating another id's address (left by a crash): deleted once. */
-  readonly orphanBackends: number[] = [];
-  readonly backendIds = new IdAllocator();
-  readonly serviceIds = new IdAllocator();
-
-  serviceName(id: number): string | undefined {
-    return this.services.get(id);
-  }
-
-  refBackend(id: number): void {
-    if (this.backends.ref(id, 1) === 1) this.unusedBackends.delete(id);
-  }
-  unrefBackend(id: number): void {
-    // undefined: a slot that pointed at a missing backend
-    if (this.backends.ref(id, -1) === 0) this.unusedBackends.add(id);
-  }
-  refService(id: number): void {
-    this.serviceRefs.set(id, (this.serviceRefs.get(id) ?? 0) + 1);
-    this.unusedServices.delete(id);
-  }
-  unrefService(id: number): void {
-    const n = this.serviceRefs.get(id);
-    if (n === undefined) return;
-    this.serviceRefs.set(id, n - 1);
-    if (n - 1 === 0) this.unusedServices.add(id);
-  }
-
-  setFrontend(fk: string, fe: MirrorFrontend): void {
-    this.frontends.set(fk, fe);
-    const name = this.services.get(fe.serviceId) ?? '';
-    let set = this.byService.get(name);
-    if (!set) this.byService.set(name, (set = new Set()));
-    set.add(fk);
-  }
-  deleteFrontend(fk: string): void {
-    const fe = this.frontends.get(fk);
-    if (!fe) return;
-    this.frontends.delete(fk);
-    const name = this.services.get(fe.serviceId) ?? '';
-    this.byService.get(name)?.delete(fk);
-  }
-}
-
-export interface LiveEntries {
-  readonly services: Iterable<[SvcKey, SvcValue]>;
-  readonly backends: Iterable<[number, BackendValue]>;
-  readonly names: Iterable<[number, string]>;
-}
-
-/** Rebuilds the mirror from entries read out of the live maps. */
-export function mirrorFromLive(live: LiveEntries): LbMirror {
+export function mirrorFromLive(entries: Iterable<[SvcKey, SvcValue]>): LbMirror {
   const m = new LbMirror();
-  const ids = new Set<number>();
-  for (const [id, be] of live.backends) {
-    const key = backendKey(be.ip, be.port, be.proto);
-    // Two ids for one address (never written by kpr): keep the first, the other is swept.
-    if (m.backends.idByKey.has(key)) ids.add(id);
-    else m.backends.add(id, key);
-    m.backendIds.reserve(id);
-  }
-  for (const [id, name] of live.names) {
-    m.services.set(id, name);
-    m.serviceIdByName.set(name, id);
-    m.serviceRefs.set(id, 0);
-    m.serviceIds.reserve(id);
-  }
-  const slots: [SvcKey, SvcValue][] = [];
-  for (const [k, v] of live.services) {
+  const t = m.table;
+  const overflow: [SvcKey, SvcValue][] = [];
+  for (const [k, v] of entries) {
     if (k.slot !== 0) {
-      slots.push([k, v]);
+      overflow.push([k, v]);
       continue;
     }
-    m.setFrontend(frontendKey(k.vip, k.port, k.proto), {
-      vip: k.vip,
-      port: k.port,
-      proto: k.proto,
-      flags: v.flags,
-      serviceId: v.serviceId,
-      backendIds: new Array<number>(v.count).fill(0),
-    });
-    if (m.services.has(v.serviceId)) m.refService(v.serviceId);
+    const vip = parseIPv4(k.vip);
+    const start = t.reserveBackends(v.count);
+    t.pool.fill(-1, start, start + v.count);
+    for (let i = 0; i < Math.min(v.count, SLOT_BACKENDS); i++)
+      t.pool[start + i] = v.backends[i] || -1;
+    t.set(
+      frontendKey(vip, k.port, k.proto),
+      vip,
+      k.port,
+      k.proto,
+      v.flags,
+      v.name,
+      undefined,
+      start,
+      v.count,
+    );
   }
-  for (const [k, v] of slots) {
-    const fe = m.frontends.get(frontendKey(k.vip, k.port, k.proto));
-    if (!fe || k.slot > fe.backendIds.length) {
-      m.orphanSlots.push(k);
+  for (const [k, v] of overflow) {
+    const vip = parseIPv4(k.vip);
+    const r = t.rows.get(frontendKey(vip, k.port, k.proto));
+    const base = k.slot * SLOT_BACKENDS;
+    if (r === undefined || base >= t.count[r]!) {
+      m.orphans.push({ vip, port: k.port, proto: k.proto, slot: k.slot });
       continue;
     }
-    fe.backendIds[k.slot - 1] = v.backendId;
-    if (m.backends.has(v.backendId)) m.refBackend(v.backendId);
+    const start = t.start[r]!;
+    for (let i = 0; i < SLOT_BACKENDS && base + i < t.count[r]!; i++)
+      t.pool[start + base + i] = v.backends[i] || -1;
   }
-  for (const id of m.backends.ids()) if (m.backends.ref(id, 0) === 0) m.unusedBackends.add(id);
-  for (const id of ids) m.orphanBackends.push(id);
-  for (const [id, n] of m.serviceRefs) if (n === 0) m.unusedServices.add(id);
-  m.backendIds.collectGaps(new Set([...m.backends.ids(), ...ids]));
-  m.serviceIds.collectGaps(new Set(m.services.keys()));
   return m;
 }

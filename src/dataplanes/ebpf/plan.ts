@@ -1,60 +1,58 @@
 /**
  * @module dataplanes/ebpf/plan
- * Diffs desired frontends against the mirror and produces the map writes, grouped into ordered
- * steps so that a BPF lookup running concurrently never follows a master entry to a missing
- * slot or a slot to a missing backend:
- *   1. new backends, 2. new service names, 3. changed slots 1..n, 4. masters (new count),
- *   5. masters of removed frontends deleted, 6. slots above the new count deleted,
- *   7. unreferenced backends deleted, 8. unreferenced names deleted.
- * A growing frontend gets its slots before its count; a shrinking one gets its count before
- * losing slots. Planning updates the mirror as if the writes succeed; the caller rebuilds the
- * mirror from the kernel if applying fails.
+ * Diffs a desired FrontendTable against the mirror and encodes the kpr_services writes straight
+ * into large zeroed buffers (one key buffer and one value buffer per step, no per-entry
+ * objects), grouped into ordered steps so that a BPF lookup running concurrently never follows
+ * a master entry's count to a missing overflow entry or an empty backend position:
+ *   1. overflow entries of frontends that keep or grow their backend count,
+ *   2. master entries (count, flags, owner, first 16 backends),
+ *   3. overflow entries of frontends that shrink (after their master's smaller count),
+ *   4. masters of removed frontends deleted,
+ *   5. overflow entries of removed frontends, and those above a new count, deleted.
+ * Planning updates the mirror as if the writes succeed; the caller rebuilds the mirror from the
+ * kernel if applying (or planning) fails.
  */
-import {
-  BACKEND_SIZE,
-  encodeBackend,
-  encodeSvcKey,
-  encodeSvcName,
-  encodeSvcValue,
-  encodeU32,
-  SVC_KEY_SIZE,
-  SVC_NAME_LEN,
-  SVC_VALUE_SIZE,
-  U32_SIZE,
-} from './codecs.ts';
-import type { DesiredFrontend } from './desired.ts';
-import { parseBackendKey } from './desired.ts';
-import type { LbMirror, MirrorFrontend } from './mirror.ts';
 import { DataplaneError } from '../../util/errors.ts';
+import {
+  SLOT_BACKENDS,
+  SVC_KEY_SIZE,
+  SVC_VALUE_SIZE,
+  writeSvcBackends,
+  writeSvcKey,
+  writeSvcMaster,
+} from './codecs.ts';
+import { entriesFor } from './mirror.ts';
+import type { LbMirror } from './mirror.ts';
+import { describeFrontend } from './table.ts';
+import type { FrontendTable } from './table.ts';
 
-export type LbMapName = 'services' | 'backends' | 'names';
-
-/** A run of same-kind writes to one map, encoded back to back. */
+/** A run of same-kind writes to kpr_services, encoded back to back in zeroed buffers. */
 export class Step {
-  readonly map: LbMapName;
   readonly kind: 'update' | 'delete';
-  readonly keySize: number;
+  readonly keySize = SVC_KEY_SIZE;
   readonly valueSize: number;
   count = 0;
   keys: Buffer;
   values: Buffer;
-  constructor(map: LbMapName, kind: 'update' | 'delete', keySize: number, valueSize: number) {
-    this.map = map;
+  constructor(kind: 'update' | 'delete', capacity = 0) {
     this.kind = kind;
-    this.keySize = keySize;
-    this.valueSize = kind === 'update' ? valueSize : 0;
-    this.keys = Buffer.alloc(keySize * 16);
-    this.values = Buffer.alloc(this.valueSize * 16);
+    this.valueSize = kind === 'update' ? SVC_VALUE_SIZE : 0;
+    // Buffer.alloc of a large size is calloc: untouched capacity costs no time or memory. Most
+    // steps of an incremental sync stay empty and allocate nothing.
+    this.keys = capacity ? Buffer.alloc(this.keySize * capacity) : EMPTY;
+    this.values = capacity ? Buffer.alloc(this.valueSize * capacity) : EMPTY;
   }
-  /** Reserves room for one more entry and returns its key and value offsets. */
-  push(): { k: number; v: number } {
+  /** Reserves one entry for `slot` of row r of t, and returns the offset of its (zeroed) value. */
+  push(t: FrontendTable, r: number, slot: number): number {
+    return this.pushKey(t.vip[r]!, t.port[r]!, t.proto[r]!, slot);
+  }
+  pushKey(vip: number, port: number, proto: number, slot: number): number {
     if ((this.count + 1) * this.keySize > this.keys.length) {
-      this.keys = grow(this.keys);
-      if (this.valueSize) this.values = grow(this.values);
+      this.keys = grow(this.keys, this.keySize);
+      if (this.valueSize) this.values = grow(this.values, this.valueSize);
     }
-    const at = { k: this.count * this.keySize, v: this.count * this.valueSize };
-    this.count++;
-    return at;
+    writeSvcKey(this.keys, this.count * this.keySize, vip, port, proto, slot);
+    return this.count++ * this.valueSize;
   }
   key(i: number): Buffer {
     return this.keys.subarray(i * this.keySize, (i + 1) * this.keySize);
@@ -63,8 +61,9 @@ export class Step {
     return this.values.subarray(i * this.valueSize, (i + 1) * this.valueSize);
   }
 }
-function grow(b: Buffer): Buffer {
-  const n = Buffer.alloc(b.length * 2);
+const EMPTY = Buffer.alloc(0);
+function grow(b: Buffer, entrySize: number): Buffer {
+  const n = Buffer.alloc(Math.max(b.length * 2, entrySize * 4));
   b.copy(n);
   return n;
 }
@@ -76,142 +75,112 @@ export interface Plan {
   readonly deleted: number;
 }
 
-const MAX_SLOTS = 0xffff;
+const MAX_BACKENDS = 0xffff;
+
+/**
+ * Whether backend positions [from, from+16) of row r of d and row l of o differ; positions past
+ * a row's count are 0, as in the kernel.
+ */
+function groupDiffers(
+  d: FrontendTable,
+  r: number,
+  o: FrontendTable,
+  l: number,
+  from: number,
+): boolean {
+  const n = d.count[r]!;
+  const on = o.count[l]!;
+  const ds = d.start[r]!;
+  const os = o.start[l]!;
+  for (let i = from; i < from + SLOT_BACKENDS; i++) {
+    const x = i < n ? d.pool[ds + i] : 0;
+    const y = i < on ? o.pool[os + i] : 0;
+    if (x !== y) return true;
+  }
+  return false;
+}
 
 /**
  * Plans the writes that make the frontends in `scope` match `desired` (a frontend in scope but
- * absent from `desired` is removed). `scope` undefined means every frontend, mirrored or desired.
+ * absent from `desired` is removed). `scope` undefined means every frontend, mirrored or desired;
+ * the mirror then takes `desired` over, so the caller must not use it afterwards.
  */
-export function planSync(
-  m: LbMirror,
-  desired: ReadonlyMap<string, DesiredFrontend>,
-  scope?: Iterable<string>,
-): Plan {
-  const beUpd = new Step('backends', 'update', U32_SIZE, BACKEND_SIZE);
-  const nameUpd = new Step('names', 'update', U32_SIZE, SVC_NAME_LEN);
-  const slotUpd = new Step('services', 'update', SVC_KEY_SIZE, SVC_VALUE_SIZE);
-  const masterUpd = new Step('services', 'update', SVC_KEY_SIZE, SVC_VALUE_SIZE);
-  const masterDel = new Step('services', 'delete', SVC_KEY_SIZE, 0);
-  const slotDel = new Step('services', 'delete', SVC_KEY_SIZE, 0);
-  const beDel = new Step('backends', 'delete', U32_SIZE, 0);
-  const nameDel = new Step('names', 'delete', U32_SIZE, 0);
+export function planSync(m: LbMirror, desired: FrontendTable, scope?: Iterable<number>): Plan {
+  const full = scope === undefined;
+  const growUpd = new Step('update');
+  const masterUpd = new Step('update', full ? desired.size : 0);
+  const shrinkUpd = new Step('update');
+  const masterDel = new Step('delete');
+  const overflowDel = new Step('delete');
 
-  const keys = scope ? new Set(scope) : new Set([...m.frontends.keys(), ...desired.keys()]);
-
-  const serviceId = (name: string): number => {
-    let id = m.serviceIdByName.get(name);
-    if (id === undefined) {
-      id = m.serviceIds.alloc();
-      m.services.set(id, name);
-      m.serviceIdByName.set(name, id);
-      m.serviceRefs.set(id, 0);
-      const at = nameUpd.push();
-      encodeU32(id, nameUpd.keys, at.k);
-      encodeSvcName(name, nameUpd.values, at.v);
-    }
-    return id;
-  };
-  const backendId = (addr: number): number => {
-    let id = m.backends.idByKey.get(addr);
-    if (id === undefined) {
-      const be = parseBackendKey(addr);
-      id = m.backendIds.alloc();
-      m.backends.add(id, addr);
-      const at = beUpd.push();
-      encodeU32(id, beUpd.keys, at.k);
-      encodeBackend(be, beUpd.values, at.v);
-    }
-    return id;
-  };
-  const slotKey = (step: Step, fe: MirrorFrontend | DesiredFrontend, slot: number): number => {
-    const at = step.push();
-    encodeSvcKey({ vip: fe.vip, port: fe.port, proto: fe.proto, slot }, step.keys, at.k);
-    return at.v;
+  const remove = (o: FrontendTable, l: number): void => {
+    masterDel.push(o, l, 0);
+    const entries = entriesFor(o.count[l]!);
+    for (let s = 1; s < entries; s++) overflowDel.push(o, l, s);
   };
 
-  for (const fk of keys) {
-    const d = desired.get(fk);
-    const l = m.frontends.get(fk);
-    if (!d) {
-      if (!l) continue;
-      slotKey(masterDel, l, 0);
-      for (let s = 1; s <= l.backendIds.length; s++) slotKey(slotDel, l, s);
-      for (const id of l.backendIds) m.unrefBackend(id);
-      m.unrefService(l.serviceId);
-      m.deleteFrontend(fk);
-      continue;
-    }
-    if (d.backends.length > MAX_SLOTS) {
+  /** Writes row r of d where row l of o (undefined: absent) differs from it. */
+  const update = (d: FrontendTable, r: number, o: FrontendTable, l: number | undefined): void => {
+    const n = d.count[r]!;
+    if (n > MAX_BACKENDS) {
       throw new DataplaneError(
         'KPR_ERR_EBPF_TOO_MANY_BACKENDS',
-        `${d.service} has ${d.backends.length} endpoints for ${fk}; the eBPF dataplane supports at most ${MAX_SLOTS} per frontend`,
+        `${d.service[r]} has ${n} endpoints for ${describeFrontend(d.vip[r]!, d.port[r]!, d.proto[r]!)}; the eBPF dataplane supports at most ${MAX_BACKENDS} per frontend`,
       );
     }
-    const sid = serviceId(d.service);
-    const ids = d.backends.map(backendId);
-    const old = l?.backendIds ?? [];
-    for (let i = 0; i < ids.length; i++) {
-      if (old[i] === ids[i]) continue;
-      const v = slotKey(slotUpd, d, i + 1);
-      encodeSvcValue({ backendId: ids[i]!, count: 0, flags: 0, serviceId: 0 }, slotUpd.values, v);
+    // Derived from the very model object the mirror row came from: equal by construction.
+    if (l !== undefined && d.source[r] !== undefined && o.source[l] === d.source[r]) return;
+    const on = l === undefined ? 0 : o.count[l]!;
+    const newEntries = entriesFor(n);
+    const oldEntries = l === undefined ? 0 : entriesFor(on);
+    const overflow = n >= on ? growUpd : shrinkUpd;
+    const ds = d.start[r]!;
+    for (let s = 1; s < newEntries; s++) {
+      const from = s * SLOT_BACKENDS;
+      if (l !== undefined && s < oldEntries && !groupDiffers(d, r, o, l, from)) continue;
+      const at = overflow.push(d, r, s);
+      writeSvcBackends(overflow.values, at, d.pool, ds + from, Math.min(SLOT_BACKENDS, n - from));
     }
-    if (!l || old.length !== ids.length || l.flags !== d.flags || l.serviceId !== sid) {
-      const v = slotKey(masterUpd, d, 0);
-      encodeSvcValue(
-        { backendId: 0, count: ids.length, flags: d.flags, serviceId: sid },
-        masterUpd.values,
-        v,
-      );
+    if (
+      l === undefined ||
+      n !== on ||
+      d.flags[r] !== o.flags[l] ||
+      d.service[r] !== o.service[l] ||
+      groupDiffers(d, r, o, l, 0)
+    ) {
+      const at = masterUpd.push(d, r, 0);
+      writeSvcMaster(masterUpd.values, at, d.flags[r]!, n, d.pool, ds, d.service[r]!);
     }
-    for (let s = ids.length + 1; s <= old.length; s++) slotKey(slotDel, d, s);
-    for (const id of ids) m.refBackend(id);
-    for (const id of old) m.unrefBackend(id);
-    m.refService(sid);
-    if (l) {
-      m.unrefService(l.serviceId);
-      m.deleteFrontend(fk);
-    }
-    m.setFrontend(fk, {
-      vip: d.vip,
-      port: d.port,
-      proto: d.proto,
-      flags: d.flags,
-      serviceId: sid,
-      backendIds: ids,
-    });
-  }
+    for (let s = newEntries; s < oldEntries; s++) overflowDel.push(d, r, s);
+  };
 
+  const mt = m.table;
+  if (full) {
+    let kept = 0;
+    for (const [fk, r] of desired.rows) {
+      const l = mt.rows.get(fk);
+      if (l !== undefined) kept++;
+      update(desired, r, mt, l);
+    }
+    if (kept < mt.size) for (const [fk, l] of mt.rows) if (!desired.rows.has(fk)) remove(mt, l);
+    m.replaceAll(desired);
+  } else {
+    for (const fk of scope) {
+      const r = desired.rows.get(fk);
+      const l = mt.rows.get(fk);
+      if (r !== undefined) {
+        update(desired, r, mt, l);
+        m.upsertFrom(desired, r);
+      } else if (l !== undefined) {
+        remove(mt, l);
+        m.delete(fk);
+      }
+    }
+  }
   // Leftovers of an interrupted run, found at adoption: delete once, whatever the scope.
-  for (const k of m.orphanSlots.splice(0)) {
-    const at = slotDel.push();
-    encodeSvcKey(k, slotDel.keys, at.k);
-  }
-  for (const id of m.unusedBackends) {
-    m.backends.delete(id);
-    m.backendIds.release(id);
-    encodeU32(id, beDel.keys, beDel.push().k);
-  }
-  for (const id of m.orphanBackends.splice(0)) {
-    m.backendIds.release(id);
-    encodeU32(id, beDel.keys, beDel.push().k);
-  }
-  m.unusedBackends.clear();
-  for (const id of m.unusedServices) {
-    const name = m.services.get(id);
-    if (name !== undefined) {
-      m.serviceIdByName.delete(name);
-      m.byService.delete(name);
-    }
-    m.services.delete(id);
-    m.serviceRefs.delete(id);
-    m.serviceIds.release(id);
-    encodeU32(id, nameDel.keys, nameDel.push().k);
-  }
-  m.unusedServices.clear();
+  for (const o of m.orphans.splice(0)) overflowDel.pushKey(o.vip, o.port, o.proto, o.slot);
 
-  const steps = [beUpd, nameUpd, slotUpd, masterUpd, masterDel, slotDel, beDel, nameDel].filter(
-    (s) => s.count > 0,
-  );
+  const steps = [growUpd, masterUpd, shrinkUpd, masterDel, overflowDel].filter((s) => s.count > 0);
   let written = 0;
   let deleted = 0;
   for (const s of steps) {

@@ -1,77 +1,65 @@
 /**
  * @module dataplanes/ebpf/readback
- * Reads the load-balancer maps back from the kernel: raw entries for mirror adoption, the
- * frontend → backends view for list(), and entry counts for stats().
+ * Reads kpr_services back from the kernel: raw entries for mirror adoption, the frontend →
+ * backends view for list(), and entry counts for stats().
  */
 import {
-  BACKEND_SIZE,
-  decodeBackend,
   decodeSvcKey,
-  decodeSvcName,
   decodeSvcValue,
-  decodeU32,
+  parseIPv4,
   protoName,
+  SLOT_BACKENDS,
   SVC_F_EXTERNAL_IP,
   SVC_KEY_SIZE,
-  SVC_NAME_LEN,
   SVC_VALUE_SIZE,
-  U32_SIZE,
+  unpackBackend,
 } from './codecs.ts';
-import type { BackendValue, SvcKey, SvcValue } from './codecs.ts';
+import type { SvcKey, SvcValue } from './codecs.ts';
 import type { LiveFrontend } from '../types.ts';
 import type { LibbpfBinding } from './libbpf.ts';
 import { dumpMap } from './maps.ts';
-import type { LbMapFds } from './maps.ts';
-import type { LiveEntries } from './mirror.ts';
-import { frontendKey } from './desired.ts';
+import { frontendKey } from './table.ts';
 
-export function readLive(b: LibbpfBinding, fds: LbMapFds): LiveEntries {
-  const services: [SvcKey, SvcValue][] = [];
-  const backends: [number, BackendValue][] = [];
-  const names: [number, string][] = [];
-  dumpMap(b, fds.services, SVC_KEY_SIZE, SVC_VALUE_SIZE, (k, v) =>
-    services.push([decodeSvcKey(k), decodeSvcValue(v)]),
+/** Every entry of kpr_services, decoded. */
+export function readServices(b: LibbpfBinding, servicesFd: number): [SvcKey, SvcValue][] {
+  const out: [SvcKey, SvcValue][] = [];
+  dumpMap(b, servicesFd, SVC_KEY_SIZE, SVC_VALUE_SIZE, (k, v, i) =>
+    out.push([decodeSvcKey(k, i * SVC_KEY_SIZE), decodeSvcValue(v, i * SVC_VALUE_SIZE)]),
   );
-  dumpMap(b, fds.backends, U32_SIZE, BACKEND_SIZE, (k, v) =>
-    backends.push([decodeU32(k), decodeBackend(v)]),
-  );
-  dumpMap(b, fds.names, U32_SIZE, SVC_NAME_LEN, (k, v) =>
-    names.push([decodeU32(k), decodeSvcName(v)]),
-  );
-  return { services, backends, names };
+  return out;
 }
 
-/** Frontends with their backends in slot order, sorted by address; read from the kernel only. */
-export function liveFrontends(b: LibbpfBinding, fds: LbMapFds): LiveFrontend[] {
-  const live = readLive(b, fds);
-  const backends = new Map(live.backends);
-  const names = new Map(live.names);
-  const masters = new Map<string, [SvcKey, SvcValue]>();
-  const slots = new Map<string, number>();
-  for (const [k, v] of live.services) {
-    const fk = frontendKey(k.vip, k.port, k.proto);
-    if (k.slot === 0) masters.set(fk, [k, v]);
-    else slots.set(`${fk}#${k.slot}`, v.backendId);
+/** Frontends with their backends in position order, sorted by address; from the kernel only. */
+export function liveFrontends(b: LibbpfBinding, servicesFd: number): LiveFrontend[] {
+  const masters: [SvcKey, SvcValue][] = [];
+  const overflow = new Map<string, readonly number[]>();
+  const id = (k: SvcKey, slot: number): string =>
+    `${frontendKey(parseIPv4(k.vip), k.port, k.proto)}#${slot}`;
+  for (const [k, v] of readServices(b, servicesFd)) {
+    if (k.slot === 0) masters.push([k, v]);
+    else overflow.set(id(k, k.slot), v.backends);
   }
   const out: LiveFrontend[] = [];
-  for (const [fk, [k, v]] of masters) {
+  for (const [k, v] of masters) {
     const bes: { ip: string; port: number }[] = [];
-    for (let s = 1; s <= v.count; s++) {
-      const be = backends.get(slots.get(`${fk}#${s}`) ?? 0);
-      if (be) bes.push({ ip: be.ip, port: be.port });
+    for (let i = 0; i < v.count; i++) {
+      const slot = Math.floor(i / SLOT_BACKENDS);
+      const entry = slot === 0 ? v.backends : overflow.get(id(k, slot));
+      const packed = entry?.[i % SLOT_BACKENDS];
+      if (packed) bes.push(unpackBackend(packed));
     }
     out.push({
       kind: v.flags & SVC_F_EXTERNAL_IP ? 'ExternalIP' : 'ClusterIP',
       ip: k.vip,
       port: k.port,
       protocol: protoName(k.proto),
-      service: names.get(v.serviceId),
+      service: v.name || undefined,
       backends: bes,
     });
   }
-  const ipNum = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
   return out.sort(
-    (a, b) => ipNum(a.ip) - ipNum(b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol),
+    (a, b) =>
+      parseIPv4(a.ip) - parseIPv4(b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol),
   );
 }
 
