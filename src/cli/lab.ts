@@ -12,7 +12,8 @@ import { KprError } from '../util/errors.ts';
 import { labExec } from '../lab/exec.ts';
 import { labDown, labUp } from '../lab/lab.ts';
 import type { LabProgress } from '../lab/lab.ts';
-import { listLabNames, listLabNetnsNames } from '../lab/state.ts';
+import { LAB_SOURCES, listLabNames, listLabNetnsNames } from '../lab/state.ts';
+import type { LabSource } from '../lab/state.ts';
 import { labStatus, labSummary } from '../lab/status.ts';
 
 const DEFAULT_LAB = 'lab';
@@ -33,6 +34,16 @@ function dataplane(v: string): DataplaneName {
     );
   }
   return v as DataplaneName;
+}
+
+function labSource(v: string): LabSource {
+  if (!LAB_SOURCES.includes(v as LabSource)) {
+    throw new KprError(
+      'KPR_ERR_CONFIG',
+      `--source must be one of ${LAB_SOURCES.join(', ')}, not "${v}"`,
+    );
+  }
+  return v as LabSource;
 }
 
 /** A progress bar on a terminal; one plain line per step otherwise (logs, CI). */
@@ -80,6 +91,7 @@ function progressReporter(): { report: (p: LabProgress) => void; stop: () => voi
 interface UpFlags {
   name: string;
   dataplane: DataplaneName;
+  source: LabSource;
   services: number;
   endpoints: number;
   pods?: number;
@@ -103,6 +115,12 @@ export function registerLabCommands(program: Command): void {
     )
     .option('--name <name>', 'lab name (several labs can run side by side)', DEFAULT_LAB)
     .option('--dataplane <name>', DATAPLANE_NAMES.join(', '), dataplane, 'ebpf' as DataplaneName)
+    .option(
+      '--source <source>',
+      'where the agent learns Services: manifests (files) or kubernetes (a test API server in the node netns)',
+      labSource,
+      'manifests' as LabSource,
+    )
     .option(
       '--services <n>',
       'number of Services (TCP 80->8080, about 1% UDP 53->5353)',
@@ -131,6 +149,7 @@ export function registerLabCommands(program: Command): void {
         await labUp({
           name: f.name,
           dataplane: f.dataplane,
+          source: f.source,
           services: f.services,
           endpoints: f.endpoints,
           pods: f.pods,

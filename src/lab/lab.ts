@@ -3,13 +3,15 @@
  * The lab's lifecycle: `labUp` builds namespaces, pods, pod servers and manifests, starts the
  * agent in the node namespace and returns once a ClusterIP answers; `labDown` removes exactly
  * what a lab owns (found from state.json, or from its name after a crash); `labSetEndpoints`
- * changes one service's endpoints the way an EndpointSlice update would.
+ * changes one service's endpoints the way an EndpointSlice update would. With `source: 'kubernetes'`
+ * the agent follows the lab's own API server (lab/apiserver.ts) instead of manifest files.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cgroup2Root, ensureBpffs, removeCgroupTree } from '../util/cgroup.ts';
 import { errorMessage, KprError } from '../util/errors.ts';
-import { findPod, rewriteManifestFor, writeAllManifests } from './manifests.ts';
+import { stopLabApiServer } from './apiserver.ts';
+import { findPod } from './manifests.ts';
 import { createNetwork, deleteNetns, listNetnsWithPrefix } from './netns.ts';
 import {
   agentArgv,
@@ -30,18 +32,18 @@ import {
   agentLogPath,
   labDir,
   layoutOptions,
-  manifestsDir,
   podLogPath,
   readState,
   readStateIfAny,
   writeState,
 } from './state.ts';
-import type { LabEndpointSpec, LabState } from './state.ts';
+import type { LabEndpointSpec, LabSource, LabState } from './state.ts';
 import { waitForTraffic } from './ready.ts';
+import { agentSource, prepareSource, publishEndpoints } from './source.ts';
 import { backendPods, buildLayout, labObjectNames, serviceIndex } from './topology.ts';
 import type { LabLayout, LabOptions } from './topology.ts';
 
-export type LabPhase = 'network' | 'pods' | 'manifests' | 'agent' | 'traffic';
+export type LabPhase = 'network' | 'pods' | 'manifests' | 'apiserver' | 'agent' | 'traffic';
 
 export interface LabProgress {
   readonly phase: LabPhase;
@@ -51,6 +53,12 @@ export interface LabProgress {
 }
 
 export interface LabUpOptions extends LabOptions {
+  /**
+   * Where the agent learns Services from: manifest files in the lab's folder (default), or a test
+   * API server the lab runs in the node's netns, seeded with the same objects and driven through
+   * labApiServer().
+   */
+  readonly source?: LabSource;
   /** Start the agent (default true; fails when bin/kpr.js is missing). */
   readonly startAgent?: boolean;
   /** Extra arguments appended to the agent's command line. */
@@ -97,6 +105,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
     createdAt: new Date().toISOString(),
     cgroupPath,
     agentPid: undefined,
+    source: opts.source ?? 'manifests',
     agentArgs: [...(opts.agentArgs ?? [])],
     podserverPids: {},
     endpointOverrides: {},
@@ -115,10 +124,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
 
     await startPodservers(layout, state, progress);
 
-    const dir = manifestsDir(layout.name);
-    await writeAllManifests(dir, layout, state.endpointOverrides, (done, total) =>
-      progress({ phase: 'manifests', message: `writing ${layout.services} services`, done, total }),
-    );
+    await prepareSource(layout, state, progress);
 
     if (startAgent) {
       progress({
@@ -127,11 +133,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
         done: 0,
         total: 1,
       });
-      state.agentPid = await spawnDetached(
-        agentArgv(layout, dir, cgroupPath, opts.agentArgs ?? []),
-        agentLogPath(layout.name),
-      );
-      await writeState(state);
+      await startAgentProcess(layout, state);
       progress({ phase: 'agent', message: `agent pid ${state.agentPid}`, done: 1, total: 1 });
       await waitForTraffic(
         layout,
@@ -159,12 +161,7 @@ export async function labUp(opts: LabUpOptions): Promise<LabState> {
 }
 
 async function startAgentProcess(layout: LabLayout, state: LabState): Promise<void> {
-  const argv = agentArgv(
-    layout,
-    manifestsDir(layout.name),
-    state.cgroupPath,
-    state.agentArgs ?? [],
-  );
+  const argv = agentArgv(layout, agentSource(state), state.cgroupPath, state.agentArgs ?? []);
   state.agentPid = await spawnDetached(argv, agentLogPath(layout.name));
   await writeState(state);
 }
@@ -239,6 +236,7 @@ export async function labDown(name: string): Promise<void> {
   const agents = new Set(await findAgentPids(layout));
   if (state?.agentPid !== undefined) agents.add(state.agentPid);
   for (const pid of agents) await stopProcess(pid, names.nftTable);
+  if (state?.apiServerPid !== undefined) await stopLabApiServer(name, state.apiServerPid);
 
   const cgroupPath = state?.cgroupPath ?? join(await cgroup2Root(), names.cgroupRel);
   await killCgroupTree(cgroupPath);
@@ -251,7 +249,8 @@ export async function labDown(name: string): Promise<void> {
 
 /**
  * Sets the endpoints of one service (`undefined` restores the round-robin default) and rewrites
- * its manifest file, which the agent picks up like an EndpointSlice update.
+ * its manifest file, or updates its EndpointSlice in the lab's API server; the agent picks either
+ * up as an EndpointSlice update. Returns the file's path, or the slice's API path.
  */
 export async function labSetEndpoints(
   name: string,
@@ -271,5 +270,5 @@ export async function labSetEndpoints(
   if (endpoints) state.endpointOverrides[service] = endpoints.map((e) => ({ ...e }));
   else delete state.endpointOverrides[service];
   await writeState(state);
-  return rewriteManifestFor(manifestsDir(name), layout, index, state.endpointOverrides);
+  return publishEndpoints(layout, state, index);
 }

@@ -41,14 +41,19 @@ export async function buildPodserver(): Promise<string> {
  * then execs the command (the cgroup path travels as $0, never through the shell's parser).
  */
 export function podArgv(pod: LabPod, podCgroup: string, argv: readonly string[]): string[] {
+  return netnsCgroupArgv(pod.netns, podCgroup, argv);
+}
+
+/** argv that runs `argv` in network namespace `netns` (a name), moved into cgroup `cgroup` first. */
+export function netnsCgroupArgv(netns: string, cgroup: string, argv: readonly string[]): string[] {
   return [
     'nsenter',
-    `--net=${netnsPath(pod.netns)}`,
+    `--net=${netnsPath(netns)}`,
     '--',
     'sh',
     '-c',
     'echo $$ > "$0/cgroup.procs" && exec "$@"',
-    podCgroup,
+    cgroup,
     ...argv,
   ];
 }
@@ -137,9 +142,12 @@ export async function waitPodservers(
   }
 }
 
+/** What the agent follows: a manifest folder, or a cluster through a kubeconfig. */
+export type AgentSourceArg = { readonly manifests: string } | { readonly kubeconfig: string };
+
 export function agentArgv(
   layout: LabLayout,
-  manifests: string,
+  source: AgentSourceArg,
   labCgroup: string,
   extra: readonly string[],
 ): string[] {
@@ -150,8 +158,9 @@ export function agentArgv(
     process.execPath,
     KPR_BIN,
     'agent',
-    '--manifests',
-    manifests,
+    ...('manifests' in source
+      ? ['--manifests', source.manifests]
+      : ['--kubeconfig', source.kubeconfig]),
     '--dataplane',
     layout.dataplane,
     '--node-name',

@@ -31,6 +31,10 @@ export interface LabEndpointSpec {
   readonly terminating?: boolean;
 }
 
+/** Where the lab's agent learns Services from: manifest files, or the lab's own API server. */
+export type LabSource = 'manifests' | 'kubernetes';
+export const LAB_SOURCES: readonly LabSource[] = ['manifests', 'kubernetes'];
+
 export interface LabState {
   readonly version: 1;
   readonly name: string;
@@ -44,6 +48,10 @@ export interface LabState {
   readonly cgroupPath: string;
   /** The detached agent, when one was started. */
   agentPid: number | undefined;
+  /** The agent's source; absent in labs created before sources existed (= manifests). */
+  source?: LabSource;
+  /** The lab's test API server (source kubernetes), when one was started. */
+  apiServerPid?: number | undefined;
   /** Extra agent arguments given at `up`, reused when the agent is restarted. */
   agentArgs?: string[];
   /** Pod name -> pid of its podserver. */
@@ -71,6 +79,24 @@ export function agentLogPath(name: string): string {
 
 export function podLogPath(name: string): string {
   return join(labDir(name), 'podserver.log');
+}
+
+/** The control socket of the lab's API server (source kubernetes). */
+export function apiServerSocketPath(name: string): string {
+  return join(labDir(name), 'apiserver.sock');
+}
+
+export function apiServerLogPath(name: string): string {
+  return join(labDir(name), 'apiserver.log');
+}
+
+/** The kubeconfig the agent reads (source kubernetes); it points into the node's netns. */
+export function kubeconfigPath(name: string): string {
+  return join(labDir(name), 'kubeconfig');
+}
+
+export function sourceOf(s: LabState): LabSource {
+  return s.source ?? 'manifests';
 }
 
 export function layoutOptions(s: LabState): LabOptions {

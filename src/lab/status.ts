@@ -5,7 +5,8 @@
  */
 import { serviceEndpoints } from './manifests.ts';
 import { isAlive } from './processes.ts';
-import { layoutOptions, readState } from './state.ts';
+import { LAB_API_PORT } from './apiserver.ts';
+import { kubeconfigPath, layoutOptions, manifestsDir, readState, sourceOf } from './state.ts';
 import type { LabState } from './state.ts';
 import { buildLayout, serviceAt } from './topology.ts';
 import type { PodRole } from './topology.ts';
@@ -73,6 +74,9 @@ export async function labSummary(name: string): Promise<string> {
   const lines = [
     `lab ${layout.name}: dataplane ${layout.dataplane}, created ${state.createdAt}`,
     `  agent:    ${agent}`,
+    sourceOf(state) === 'kubernetes'
+      ? `  source:   API server 127.0.0.1:${LAB_API_PORT} in the node netns${state.apiServerPid !== undefined ? ` (pid ${state.apiServerPid}${(await isAlive(state.apiServerPid)) ? '' : ', NOT RUNNING'})` : ''}, kubeconfig ${kubeconfigPath(name)}`
+      : `  source:   manifests in ${manifestsDir(name)}`,
     `  node:     ${layout.nodeName} ${layout.nodeIP} (netns ${layout.nodeNetns})`,
     `  pods:     client ${layout.pods[0]!.ip}, ${backends} backends ${layout.pods[1]?.ip ?? ''}${backends > 1 ? ` .. ${layout.pods[backends]!.ip}` : ''}`,
     `  services: ${layout.services} (${layout.services - layout.udpServices} TCP :80->8080, ${layout.udpServices} UDP :53->5353), ${layout.endpoints} endpoints each` +
