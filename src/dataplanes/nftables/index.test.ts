@@ -6,7 +6,7 @@ import type { DataplaneOptions } from '../types.ts';
 import type { CommandRunner, ExecResult } from '../../util/exec.ts';
 import { memoryLogger } from '../../util/log.ts';
 import { DataplaneError, KprError } from '../../util/errors.ts';
-import { createNftablesDataplane } from './index.ts';
+import { COLD_START_CHUNK, createNftablesDataplane } from './index.ts';
 import { endpoint, portState, servicePort, stateOf } from './fixtures.ts';
 import { parseLiveFrontends, serviceFromChain } from './readback.ts';
 
@@ -25,6 +25,8 @@ const MISSING: ExecResult = {
   code: 1,
 };
 const OK: ExecResult = { stdout: '', stderr: '', code: 0 };
+/** `nft -j list chains ip` / `list sets ip` in a namespace without ip tables. */
+const NONE: ExecResult = { stdout: '{"nftables": []}', stderr: '', code: 0 };
 
 function fake(respond: (args: readonly string[], input: string | undefined) => ExecResult) {
   const calls: { args: readonly string[]; input: string | undefined }[] = [];
@@ -43,33 +45,35 @@ const svc = (n: number) =>
   );
 
 test('first sync is full (inventory + one transaction); later ones are incremental', async () => {
-  const f = fake((args) => (args.includes('list') ? MISSING : OK));
+  const f = fake((args) => (args.includes('list') ? NONE : OK));
   const dp = createNftablesDataplane(OPTS, { run: f.run, log: memoryLogger() });
   const r1 = await dp.sync({ state: stateOf(svc(1)), changed: new Set(), full: false });
   assert.deepEqual(
     f.calls.map((c) => c.args.join(' ')),
-    ['-j -t list table ip kpr', '-f -'],
+    ['-j list chains ip', '-j -t list sets ip', '-f -', '-f -'],
+    'inventory, then a cold start: skeleton transaction, one chunk of Service ports',
   );
-  assert.match(f.calls[1]!.input!, /^add table ip kpr /);
+  assert.match(f.calls[2]!.input!, /^add table ip kpr /);
+  assert.match(f.calls[3]!.input!, /^add chain ip kpr service-/);
   assert.ok(r1.written > 20);
   const r2 = await dp.sync({
     state: stateOf(svc(2)),
     changed: new Set([svc(2).service.key]),
     full: false,
   });
-  assert.equal(f.calls.length, 3);
-  assert.doesNotMatch(f.calls[2]!.input!, /add table|flush map/);
+  assert.equal(f.calls.length, 5);
+  assert.doesNotMatch(f.calls[4]!.input!, /add table|flush map/);
   assert.equal(
     r2.written,
-    2 + 2,
-    'service chain (masquerade + numgen) and the new endpoint chain (hairpin + dnat)',
+    3 + 1,
+    'service chain (masquerade + 2 dnat rules) and a hairpin element',
   );
 });
 
 test('a refused transaction throws DataplaneError and forces the next sync to be full', async () => {
   let refuse = false;
   const f = fake((args) => {
-    if (args.includes('list')) return MISSING;
+    if (args.includes('list')) return NONE;
     return refuse ? { stdout: '', stderr: 'Error: Could not process rule', code: 1 } : OK;
   });
   const log = memoryLogger();
@@ -89,10 +93,10 @@ test('a refused transaction throws DataplaneError and forces the next sync to be
   await dp.sync({ state: stateOf(svc(2)), changed: new Set(), full: false });
   assert.equal(
     f.calls[before]!.args.join(' '),
-    '-j -t list table ip kpr',
+    '-j list chains ip',
     'full sync re-reads the kernel',
   );
-  assert.match(f.calls[before + 1]!.input!, /^add table/);
+  assert.match(f.calls[before + 2]!.input!, /^add table/);
 });
 
 test('an empty change writes nothing', async () => {
@@ -196,7 +200,12 @@ test('list() follows elements to chains to dnat targets', async () => {
           ],
         },
       },
-      rule('external-BBBBBBBB-ns/web/tcp/http', [{ jump: { target: 'mark-for-masquerade' } }]),
+      rule('external-BBBBBBBB-ns/web/tcp/http', [
+        {
+          match: { op: '==', left: { fib: { result: 'type', flags: ['saddr'] } }, right: 'local' },
+        },
+        { goto: { target: 'service-BBBBBBBB-ns/web/tcp/http' } },
+      ]),
       rule('external-BBBBBBBB-ns/web/tcp/http', [
         { goto: { target: 'service-BBBBBBBB-ns/web/tcp/http' } },
       ]),
@@ -271,4 +280,99 @@ test('service names are recovered from chain names', () => {
   );
   assert.equal(serviceFromChain('reject-chain'), undefined);
   assert.equal(serviceFromChain(`service-ULMVA6XW-ns/${'a'.repeat(300)}...`), undefined);
+});
+
+test('list() reads kpr layout: numgen-guarded dnat rules and numgen-guarded endpoint gotos', () => {
+  const numgen = (mod: number) => ({
+    match: { op: '==', left: { numgen: { mode: 'random', mod, offset: 0 } }, right: 0 },
+  });
+  const l4 = { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } };
+  const dnat = (ip: string) => ({ dnat: { addr: ip, port: 8080 } });
+  const rule = (chain: string, expr: unknown[]) => ({ rule: { chain, expr } });
+  const svcA = 'service-AAAAAAAA-ns/a/tcp/';
+  const svcB = 'service-BBBBBBBB-ns/b/tcp/';
+  const ep = (ip: string) => `endpoint-CCCCCCCC-ns/b/tcp/__${ip}/8080`;
+  const target = (ip: string, chain: string) => [
+    { concat: [ip, 'tcp', 80] },
+    { goto: { target: chain } },
+  ];
+  const doc = {
+    nftables: [
+      { set: { name: 'cluster-ips', elem: ['198.18.100.1', '198.18.100.2'] } },
+      {
+        map: {
+          name: 'service-ips',
+          elem: [target('198.18.100.1', svcA), target('198.18.100.2', svcB)],
+        },
+      },
+      rule(svcA, [numgen(2), l4, dnat('198.19.1.1')]),
+      rule(svcA, [l4, dnat('198.19.1.2')]),
+      // ClientIP affinity: the affinity match must not be followed, the numgen arms must.
+      rule(svcB, [
+        { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@x' } },
+        { goto: { target: ep('198.19.9.9') } },
+      ]),
+      rule(svcB, [numgen(2), { goto: { target: ep('198.19.2.1') } }]),
+      rule(svcB, [{ goto: { target: ep('198.19.2.2') } }]),
+      rule(ep('198.19.2.1'), [l4, dnat('198.19.2.1')]),
+      rule(ep('198.19.2.2'), [l4, dnat('198.19.2.2')]),
+      rule(ep('198.19.9.9'), [l4, dnat('198.19.9.9')]),
+    ],
+  };
+  const live = parseLiveFrontends(JSON.stringify(doc));
+  assert.deepEqual(
+    live.map((f) => [f.ip, f.service, f.backends.map((b) => b.ip)]),
+    [
+      ['198.18.100.1', 'ns/a', ['198.19.1.1', '198.19.1.2']],
+      ['198.18.100.2', 'ns/b', ['198.19.2.1', '198.19.2.2']],
+    ],
+  );
+});
+
+test('a cold start is chunked; a full sync over live Service chains is one transaction', async () => {
+  const many = stateOf(
+    ...Array.from({ length: COLD_START_CHUNK + 1 }, (_, i) =>
+      portState(
+        servicePort({
+          namespace: 'ns',
+          name: `s${i}`,
+          clusterIPs: [`198.18.${100 + (i >> 8)}.${i & 255}`],
+        }),
+        [endpoint('198.19.1.1', 80)],
+      ),
+    ),
+  );
+  const cold = fake((args) => (args.includes('list') ? NONE : OK));
+  await createNftablesDataplane(OPTS, { run: cold.run, log: memoryLogger() }).sync({
+    state: many,
+    changed: new Set(),
+    full: true,
+  });
+  const applies = cold.calls.filter((c) => c.args[0] === '-f');
+  assert.equal(applies.length, 3, 'skeleton + two chunks');
+  assert.equal(
+    applies.reduce(
+      (n, c) => n + (c.input!.match(/^add chain ip kpr service-[A-Z2-7]{8}-/gm) ?? []).length,
+      0,
+    ),
+    COLD_START_CHUNK + 1,
+  );
+  const live = JSON.stringify({
+    nftables: [{ chain: { table: 'kpr', name: 'service-AAAAAAAA-ns/old/tcp/' } }],
+  });
+  const warm = fake((args) =>
+    args.includes('chains')
+      ? { stdout: live, stderr: '', code: 0 }
+      : args.includes('list')
+        ? NONE
+        : OK,
+  );
+  await createNftablesDataplane(OPTS, { run: warm.run, log: memoryLogger() }).sync({
+    state: many,
+    changed: new Set(),
+    full: true,
+  });
+  const one = warm.calls.filter((c) => c.args[0] === '-f');
+  assert.equal(one.length, 1, 'atomic over a live table');
+  assert.match(one[0]!.input!, /^delete chain ip kpr service-AAAAAAAA-ns\/old\/tcp\/$/m);
 });

@@ -1,8 +1,9 @@
 /**
  * @module dataplanes/nftables
  * The nftables dataplane: kube-proxy's nftables-mode layout in kpr's own `ip` table, applied as
- * one `nft -f -` transaction per sync and read back with `nft -j list table`. Runs `nft` through
- * the CommandRunner seam in whatever network namespace the agent already is in.
+ * one `nft -f -` transaction per sync (a cold start is applied in chunks) and read back with
+ * `nft -j list table`. Runs `nft` through the CommandRunner seam in whatever network namespace the
+ * agent already is in.
  */
 import type {
   Dataplane,
@@ -17,6 +18,7 @@ import { createLogger, type Logger } from '../../util/log.ts';
 import { canonicalIPv4Cidr } from './naming.ts';
 import { NftPlanner, EMPTY_INVENTORY, type KernelInventory, type Plan } from './planner.ts';
 import { parseInventory, parseLiveFrontends } from './readback.ts';
+import { SKELETON_CHAIN_NAMES } from './skeleton.ts';
 import { skeletonDeclarations } from './transaction.ts';
 
 export interface NftablesDeps {
@@ -27,6 +29,12 @@ export interface NftablesDeps {
 /** nft table names share the identifier grammar; kpr's table name comes from config, not the API. */
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const MISSING = /No such file or directory/;
+/**
+ * Service ports per transaction when the table holds no Service yet. nft's memory grows with the
+ * transaction (2.3 GB for 50000 Services x 10 endpoints in one), and nothing is served yet that
+ * atomicity would protect; kube-proxy chunks its cold start the same way.
+ */
+export const COLD_START_CHUNK = 2000;
 
 export function createNftablesDataplane(
   opts: DataplaneOptions,
@@ -67,16 +75,24 @@ export function createNftablesDataplane(
   const nft = (args: readonly string[], input?: string) =>
     run('nft', args, { input, allowFailure: true });
 
+  /** Chain and set names only: listing rules (`list table`) takes minutes at 50000 Services. */
   async function inventory(): Promise<KernelInventory> {
-    const res = await nft(['-j', '-t', 'list', 'table', 'ip', table]);
-    if (res.code !== 0) {
-      if (MISSING.test(res.stderr)) return EMPTY_INVENTORY;
-      throw new DataplaneError(
-        'KPR_ERR_NFT_LIST',
-        `cannot list nftables table ip ${table}: ${res.stderr.trim()}`,
-      );
+    const texts: string[] = [];
+    for (const what of [
+      ['list', 'chains', 'ip'],
+      ['-t', 'list', 'sets', 'ip'],
+    ]) {
+      const res = await nft(['-j', ...what]);
+      if (res.code !== 0) {
+        if (MISSING.test(res.stderr)) return EMPTY_INVENTORY;
+        throw new DataplaneError(
+          'KPR_ERR_NFT_LIST',
+          `cannot list the chains and sets of nftables table ip ${table} (nft ${what.join(' ')}): ${res.stderr.trim()}`,
+        );
+      }
+      texts.push(res.stdout);
     }
-    return parseInventory(res.stdout);
+    return parseInventory(table, ...texts);
   }
 
   async function apply(plan: Plan, full: boolean): Promise<void> {
@@ -88,6 +104,16 @@ export function createNftablesDataplane(
         `nft refused the ${full ? 'full' : 'incremental'} transaction for table ip ${table} (kernel state is unchanged; the next sync will be full): ${res.stderr.trim().slice(0, 4000)}`,
       );
     }
+  }
+
+  function chunks(state: SyncRequest['state']): (() => Plan)[] {
+    const keys = [...state.keys()].sort();
+    const out: (() => Plan)[] = [];
+    for (let i = 0; i < keys.length; i += COLD_START_CHUNK) {
+      const part = new Set(keys.slice(i, i + COLD_START_CHUNK));
+      out.push(() => planner.incremental(state, part));
+    }
+    return out;
   }
 
   return {
@@ -109,25 +135,42 @@ export function createNftablesDataplane(
       const full = req.full || needFull;
       const start = performance.now();
       try {
-        const plan = full
-          ? planner.full(req.state, await inventory())
-          : planner.incremental(req.state, req.changed);
-        if (plan.conflicts.length > 0) {
-          log.warn('several services claim the same frontend; the first by key wins', {
-            conflicts: plan.conflicts.slice(0, 10),
-          });
+        const inv = full ? await inventory() : EMPTY_INVENTORY;
+        const cold = full && [...inv.chains].every((c) => SKELETON_CHAIN_NAMES.has(c));
+        // A cold start is a skeleton transaction followed by incremental chunks of Service ports;
+        // otherwise one atomic transaction, so live traffic never sees a half-written table.
+        const plans: (() => Plan)[] = !full
+          ? [() => planner.incremental(req.state, req.changed)]
+          : !cold
+            ? [() => planner.full(req.state, inv)]
+            : [() => planner.full(new Map(), inv), ...chunks(req.state)];
+        let written = 0;
+        let deleted = 0;
+        let bytes = 0;
+        for (const make of plans) {
+          const plan = make();
+          if (plan.conflicts.length > 0) {
+            log.warn('several services claim the same frontend; the first by key wins', {
+              conflicts: plan.conflicts.slice(0, 10),
+            });
+          }
+          await apply(plan, full);
+          plan.commit();
+          written += plan.written;
+          deleted += plan.deleted;
+          bytes += plan.text.length;
         }
-        await apply(plan, full);
-        plan.commit();
         needFull = false;
         log.debug('nftables sync done', {
           full,
-          written: plan.written,
-          deleted: plan.deleted,
-          bytes: plan.text.length,
+          cold,
+          transactions: plans.length,
+          written,
+          deleted,
+          bytes,
           ms: Math.round(performance.now() - start),
         });
-        return { written: plan.written, deleted: plan.deleted };
+        return { written, deleted };
       } catch (e) {
         needFull = true;
         log.error('nftables sync failed', { full, error: errorMessage(e) });

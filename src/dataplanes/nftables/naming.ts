@@ -10,7 +10,6 @@
  * to the same escaped text still get distinct names.
  */
 import { createHash } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import type { Protocol, ServicePort } from '../../model/types.ts';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -104,9 +103,15 @@ export function isValidPort(p: number): boolean {
   return Number.isInteger(p) && p >= 1 && p <= 65535;
 }
 
-/** Canonical IPv4 dotted quad (no leading zeros, which nft and the kernel would read as octal). */
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const CANONICAL_IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+
+/**
+ * Canonical IPv4 dotted quad (no leading zeros, which nft and the kernel would read as octal).
+ * One anchored regex: this runs several times per endpoint on every render.
+ */
 export function isCanonicalIPv4(ip: string): boolean {
-  return isIPv4(ip) && ip.split('.').every((o) => o === String(Number(o)));
+  return CANONICAL_IPV4.test(ip);
 }
 
 /**

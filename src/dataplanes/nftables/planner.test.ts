@@ -26,30 +26,45 @@ function planner(...ports: ServicePortState[]): NftPlanner {
 const lines = (text: string) => text.split('\n').filter(Boolean);
 const indexOf = (text: string, re: RegExp) => lines(text).findIndex((l) => re.test(l));
 
-test('adding an endpoint rewrites the service chain and adds one endpoint chain, nothing else', () => {
+test('adding an endpoint rewrites only the service chain and adds one hairpin element', () => {
   const p = planner(a(1), b());
   const plan = p.incremental(stateOf(a(2), b()), new Set([a(2).service.key]));
   const l = lines(plan.text);
   assert.doesNotMatch(plan.text, /ns\/b/, 'an unchanged service must not appear');
-  assert.doesNotMatch(plan.text, /add element|delete element/, 'no map element changes');
-  assert.doesNotMatch(
-    plan.text,
-    /198\.19\.1\.1\/8080$/m,
-    'the unchanged endpoint chain is not rewritten',
-  );
+  assert.doesNotMatch(plan.text, /delete element|service-ips|cluster-ips/, 'no frontend changes');
+  assert.doesNotMatch(plan.text, /endpoint-/, 'no endpoint chains without ClientIP affinity');
   assert.deepEqual(
     l.map((x) => x.split(' ').slice(0, 2).join(' ')),
-    ['flush chain', 'add chain', 'add rule', 'add rule', 'add rule', 'add rule'],
+    ['flush chain', 'add rule', 'add rule', 'add rule', 'add element'],
   );
   assert.match(l[0]!, /^flush chain ip kpr service-[A-Z2-7]{8}-ns\/a\/tcp\/http$/);
-  assert.match(l[1]!, /endpoint-.*198\.19\.1\.2\/8080$/);
-  assert.match(plan.text, /numgen random mod 2 vmap/);
+  assert.match(l[2]!, / numgen random mod 2 == 0 meta l4proto tcp dnat to 198\.19\.1\.1:8080$/);
+  assert.match(l[3]!, / service-\S+ meta l4proto tcp dnat to 198\.19\.1\.2:8080$/);
+  assert.equal(
+    l[4],
+    'add element ip kpr hairpin-connections { 198.19.1.2 . 198.19.1.2 . tcp . 8080 }',
+  );
   assert.equal(plan.deleted, 0);
   plan.commit();
   assert.equal(
     p.incremental(stateOf(a(2), b()), new Set([a(2).service.key])).text,
     '',
     'no-op change writes nothing',
+  );
+});
+
+test('hairpin elements shared by two Services stay until the last one stops using them', () => {
+  const c = portState(servicePort({ namespace: 'ns', name: 'c', clusterIPs: ['198.18.100.3'] }), [
+    endpoint('198.19.2.1', 80),
+  ]);
+  const p = planner(b(), c);
+  const one = p.incremental(stateOf(c), new Set([b().service.key]));
+  assert.doesNotMatch(one.text, /hairpin/);
+  one.commit();
+  const two = p.incremental(stateOf(), new Set([c.service.key]));
+  assert.match(
+    two.text,
+    /^delete element ip kpr hairpin-connections \{ 198\.19\.2\.1 \. 198\.19\.2\.1 \. tcp \. 80 \}$/m,
   );
 });
 
@@ -68,8 +83,8 @@ test('removing a service deletes its elements before its chains', () => {
   const flush = indexOf(plan.text, /^flush chain ip kpr service-/);
   const delChain = indexOf(plan.text, /^delete chain ip kpr service-/);
   assert.ok(flush >= 0 && delEl > flush && delClusterIP > flush && delChain > delEl, plan.text);
-  assert.equal(lines(plan.text).filter((l) => l.startsWith('delete chain')).length, 3);
-  assert.equal(plan.deleted, 2 + 3);
+  assert.equal(lines(plan.text).filter((l) => l.startsWith('delete chain')).length, 1);
+  assert.equal(plan.deleted, 2 + 2 + 1, 'ClusterIP, service-ips and 2 hairpin elements; 1 chain');
 });
 
 test('losing all endpoints swaps service-ips for a reject element and drops the chains', () => {
@@ -85,7 +100,7 @@ test('losing all endpoints swaps service-ips for a reject element and drops the 
     /^add element ip kpr no-endpoint-services \{ 198\.18\.100\.1 \. tcp \. 80 comment "ns\/a:http" : goto reject-chain \}$/m,
   );
   assert.doesNotMatch(plan.text, /cluster-ips/, 'the ClusterIP stays active');
-  assert.equal(lines(plan.text).filter((l) => l.startsWith('delete chain')).length, 2);
+  assert.equal(lines(plan.text).filter((l) => l.startsWith('delete chain')).length, 1);
 });
 
 test('a changed map value is deleted then re-added (nft refuses to overwrite a verdict)', () => {

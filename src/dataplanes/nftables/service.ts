@@ -3,7 +3,9 @@
  * Renders one service port into what it owns in kpr's table: its chains (service-, local-,
  * external-, firewall-, endpoint-), its ClientIP-affinity sets, and its elements in the shared
  * sets and verdict maps. Pure: same input, same output, no kernel access. Follows kube-proxy's
- * nftables proxier (1.31–1.35 layout) rule for rule; see README.md for the decisions.
+ * nftables proxier with its 1.36 scaling changes (endpoint chains only for ClientIP affinity, no
+ * mark-for-masquerade chain, hairpin set), except that endpoints are picked by one
+ * `numgen random mod k == 0` rule per endpoint instead of an inline map; see README.md for why.
  *
  * Every value interpolated into nft text is validated here (IPv4 literals, ports, CIDRs) or
  * escaped (names, comments); what fails validation is skipped and reported through `warn`.
@@ -22,7 +24,8 @@ import {
 import {
   CLUSTER_IPS,
   FIREWALL_IPS,
-  MARK_MASQ_CHAIN,
+  HAIRPIN,
+  MARK_MASQ,
   NO_ENDPOINT_NODEPORTS,
   NO_ENDPOINT_SERVICES,
   REJECT_CHAIN,
@@ -183,25 +186,23 @@ export function renderServicePort(sp: ServicePortState, opts: RenderOptions): Se
   // Internal traffic: masquerade off-cluster clients of the ClusterIP (or everyone with masqueradeAll).
   const internalRules: string[] = [];
   if (hasInternalEndpoints) {
-    if (opts.masqueradeAll) internalRules.push(`ip daddr ${clusterIP} jump ${MARK_MASQ_CHAIN}`);
+    if (opts.masqueradeAll) internalRules.push(`ip daddr ${clusterIP} ${MARK_MASQ}`);
     else if (opts.clusterCIDR)
-      internalRules.push(
-        `ip daddr ${clusterIP} ip saddr != ${opts.clusterCIDR} jump ${MARK_MASQ_CHAIN}`,
-      );
+      internalRules.push(`ip daddr ${clusterIP} ip saddr != ${opts.clusterCIDR} ${MARK_MASQ}`);
   }
 
   // External traffic chain, the same decisions as KUBE-EXT-*.
   if (usesExternalChain) {
     const rules: string[] = [];
     if (!eTPLocal) {
-      rules.push(`jump ${MARK_MASQ_CHAIN} comment "masquerade traffic from outside the cluster"`);
+      rules.push(`${MARK_MASQ} comment "masquerade traffic from outside the cluster"`);
     } else if (usesClusterChain) {
       // Pods and the node itself may use any endpoint; only host traffic needs masquerading.
       if (opts.clusterCIDR)
         rules.push(
           `ip saddr ${opts.clusterCIDR} goto ${clusterChain} comment "short-circuit pod traffic"`,
         );
-      rules.push(`fib saddr type local jump ${MARK_MASQ_CHAIN} comment "masquerade local traffic"`);
+      rules.push(`fib saddr type local ${MARK_MASQ} comment "masquerade local traffic"`);
       rules.push(`fib saddr type local goto ${clusterChain} comment "short-circuit local traffic"`);
     }
     rules.push(`goto ${externalPolicyChain}`);
@@ -214,14 +215,21 @@ export function renderServicePort(sp: ServicePortState, opts: RenderOptions): Se
     const b = endpointChainBase(svc, e.ip, e.port);
     return { chain: `endpoint-${b}`, set: `affinity-${b}` };
   };
+  const dnat = (e: Endpoint): string => `meta l4proto ${proto} dnat to ${e.ip}:${e.port}`;
+  // Endpoint choice: rule i matches with probability 1/(N-i), so every endpoint gets 1/N. kube-proxy
+  // 1.36 uses one inline `numgen ... map { }` instead, but every inline map is an anonymous set, and
+  // the kernel's cost of adding one grows with the number of sets in the table (10000 Services took
+  // 15 s of kernel time); these rules cost the same at any Service count. Only the first packet of
+  // a connection traverses them, and only its own Service's rules.
+  const pick = (eps: readonly Endpoint[], verdict: (e: Endpoint) => string): string[] =>
+    eps.map((e, i) =>
+      i === eps.length - 1 ? verdict(e) : `numgen random mod ${eps.length - i} == 0 ${verdict(e)}`,
+    );
   const policyRules = (eps: readonly Endpoint[]): string[] => {
-    const rules: string[] = [];
-    if (affinity)
-      for (const e of eps) rules.push(`ip saddr @${epNames(e).set} goto ${epNames(e).chain}`);
-    // One numgen lookup picks the endpoint: per-packet cost is independent of the Service count.
-    const arms = eps.map((e, i) => `${i} : goto ${epNames(e).chain}`).join(' , ');
-    rules.push(`numgen random mod ${eps.length} vmap { ${arms} }`);
-    return rules;
+    // Without ClientIP affinity the service chain DNATs directly (no endpoint chains).
+    if (!affinity) return pick(eps, dnat);
+    const rules = eps.map((e) => `ip saddr @${epNames(e).set} goto ${epNames(e).chain}`);
+    return [...rules, ...pick(eps, (e) => `goto ${epNames(e).chain}`)];
   };
   const withInternal = (name: string, rules: string[]): string[] =>
     name === internalChain ? [...internalRules, ...rules] : rules;
@@ -233,7 +241,8 @@ export function renderServicePort(sp: ServicePortState, opts: RenderOptions): Se
   if (usesLocalChain)
     chains.push({ name: localChain, rules: withInternal(localChain, policyRules(localEndpoints)) });
 
-  // Endpoint chains for every endpoint some traffic from this node may reach.
+  // Every endpoint some traffic from this node may be DNATed to: its hairpin element, and with
+  // ClientIP affinity its endpoint chain and affinity set.
   const needed = new Set<string>();
   if (usesClusterChain) for (const e of clusterEndpoints) needed.add(`${e.ip}:${e.port}`);
   if (usesLocalChain) for (const e of localEndpoints) needed.add(`${e.ip}:${e.port}`);
@@ -242,14 +251,11 @@ export function renderServicePort(sp: ServicePortState, opts: RenderOptions): Se
     const id = `${e.ip}:${e.port}`;
     if (!needed.has(id) || seen.has(id)) continue;
     seen.add(id);
+    el(HAIRPIN, `${e.ip} . ${e.ip} . ${proto} . ${e.port}`, undefined);
+    if (!affinity) continue;
     const n = epNames(e);
-    const rules = [`ip saddr ${e.ip} jump ${MARK_MASQ_CHAIN}`]; // hairpin: a pod reaching itself via the VIP
-    if (affinity) {
-      sets.push({ name: n.set, timeoutSeconds: timeout });
-      rules.push(`update @${n.set} { ip saddr }`);
-    }
-    rules.push(`meta l4proto ${proto} dnat to ${e.ip}:${e.port}`);
-    chains.push({ name: n.chain, rules });
+    sets.push({ name: n.set, timeoutSeconds: timeout });
+    chains.push({ name: n.chain, rules: [`update @${n.set} { ip saddr }`, dnat(e)] });
   }
   return { chains, sets, elements };
 }

@@ -1,6 +1,6 @@
 /**
  * @module dataplanes/nftables/skeleton
- * The fixed part of kpr's nftables table, laid out as kube-proxy's nftables mode (1.31–1.35):
+ * The fixed part of kpr's nftables table, laid out as kube-proxy's nftables mode (1.36 masquerading):
  * base chains with kube-proxy's hooks and priorities, the dispatch/check helper chains, and the
  * sets and verdict maps that per-service elements are added to. Nothing here depends on Services.
  */
@@ -20,7 +20,12 @@ export interface ContainerDef {
 }
 
 export const MASQ_MARK = '0x4000';
-export const MARK_MASQ_CHAIN = 'mark-for-masquerade';
+/**
+ * Marks a packet for masquerading in postrouting. Written inline where kube-proxy ≤ 1.35 jumped to a
+ * shared `mark-for-masquerade` chain: thousands of jumps to one chain make the kernel's loop
+ * validation slow (kube-proxy #135639, fixed the same way in 1.36).
+ */
+export const MARK_MASQ = `mark set mark or ${MASQ_MARK}`;
 export const REJECT_CHAIN = 'reject-chain';
 
 export const CLUSTER_IPS = 'cluster-ips';
@@ -29,6 +34,7 @@ export const SERVICE_NODEPORTS = 'service-nodeports';
 export const NO_ENDPOINT_SERVICES = 'no-endpoint-services';
 export const NO_ENDPOINT_NODEPORTS = 'no-endpoint-nodeports';
 export const FIREWALL_IPS = 'firewall-ips';
+export const HAIRPIN = 'hairpin-connections';
 
 const ADDR_PROTO_PORT = 'ipv4_addr . inet_proto . inet_service';
 const PROTO_PORT = 'inet_proto . inet_service';
@@ -59,6 +65,11 @@ export const CONTAINERS: readonly ContainerDef[] = [
     kind: 'map',
     name: FIREWALL_IPS,
     spec: `type ${ADDR_PROTO_PORT} : verdict ; comment "LoadBalancer IPs subject to loadBalancerSourceRanges" ;`,
+  },
+  {
+    kind: 'set',
+    name: HAIRPIN,
+    spec: `type ipv4_addr . ${ADDR_PROTO_PORT} ; comment "endpoint . endpoint . protocol . port: a pod reaching itself through a Service" ;`,
   },
 ];
 
@@ -113,15 +124,15 @@ export const BASE_CHAINS: readonly ChainDef[] = [
 
 /** Regular chains shared by every Service. */
 export const HELPER_CHAINS: readonly ChainDef[] = [
-  { name: MARK_MASQ_CHAIN, rules: [`mark set mark or ${MASQ_MARK}`] },
   {
     name: 'masquerading',
-    // Clearing the mark before masquerading keeps a packet that re-traverses the stack (e.g.
-    // after VXLAN encapsulation) from being NATed twice.
     rules: [
-      `mark and ${MASQ_MARK} == 0 return`,
-      `mark set mark xor ${MASQ_MARK}`,
-      'masquerade fully-random',
+      // Clearing the mark before masquerading keeps a packet that re-traverses the stack (e.g.
+      // after VXLAN encapsulation) from being NATed twice.
+      `mark and ${MASQ_MARK} != 0 mark set mark xor ${MASQ_MARK} masquerade fully-random`,
+      // Hairpin: a DNATed connection whose source is its own endpoint must be masqueraded, or the
+      // pod would answer itself directly. One set lookup replaces a rule per endpoint chain.
+      `ct status dnat ip saddr . ip daddr . meta l4proto . th dport @${HAIRPIN} masquerade fully-random`,
     ],
   },
   {
