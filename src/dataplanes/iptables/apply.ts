@@ -82,6 +82,66 @@ export async function restore(run: CommandRunner, tools: Tools, text: string): P
   await run(tools.restore, [...WAIT, '--noflush', '--counters'], { input: text });
 }
 
+/**
+ * Which kernel interface a restore binary drives. With no explicit backend, the system's
+ * `iptables-restore` says so in its version string ("(nf_tables)" or "(legacy)").
+ */
+export async function backendOf(
+  run: CommandRunner,
+  tools: Tools,
+  configured: 'nft' | 'legacy' | undefined,
+): Promise<'nft' | 'legacy'> {
+  if (configured) return configured;
+  const res = await run(tools.restore, ['--version'], { allowFailure: true });
+  return /nf_tables/.test(res.stdout + res.stderr) ? 'nft' : 'legacy';
+}
+
+/**
+ * iptables-nft-restore (1.8.x) keeps, while it parses a --noflush input, a sorted linked list of
+ * every chain a line names (declared, appended to or jumped to) and inserts into it with a linear
+ * scan, so one input with C chains costs O(C²) string comparisons: 12 000 chains take seconds,
+ * 120 000 take many minutes. A full sync is therefore applied as several transactions, each with
+ * at most `maxChains` per-service chains (a port's chains always together, so each port switches
+ * atomically), and then the top-level chains and stale-chain deletions, which is what makes the
+ * new chains reachable and the old ones unreferenced. The legacy backend rewrites the whole table
+ * per transaction and must not be split.
+ */
+export function chunkedRestoreInputs(
+  blocks: readonly { readonly chains: readonly string[]; readonly rules: readonly string[] }[],
+  top: string,
+  maxChains: number,
+  missingTopChains: readonly string[] = [],
+): string[] {
+  const out: string[] = [];
+  // Service chains jump to KUBE-MARK-MASQ: the first batch creates top-level chains that do not
+  // exist yet (only missing ones: declaring an existing chain would flush it until `top`).
+  let decls: string[] = missingTopChains.map((c) => `:${c} - [0:0]`);
+  let rules: string[] = [];
+  const flush = () => {
+    if (rules.length === 0) return;
+    out.push(['*nat', ...decls, ...rules, 'COMMIT', ''].join('\n'));
+    decls = [];
+    rules = [];
+  };
+  for (const b of blocks) {
+    if (rules.length > 0 && decls.length + b.chains.length > maxChains) flush();
+    for (const c of b.chains) decls.push(`:${c} - [0:0]`);
+    for (const r of b.rules) rules.push(r);
+  }
+  flush();
+  out.push(top);
+  return out;
+}
+
+/** iptables-save output of one table, unparsed. */
+export async function saveText(
+  run: CommandRunner,
+  tools: Tools,
+  table: 'filter' | 'nat',
+): Promise<string> {
+  return (await run(tools.save, ['-t', table])).stdout;
+}
+
 export async function save(
   run: CommandRunner,
   tools: Tools,
@@ -147,13 +207,57 @@ export function cleanupText(saved: ReadonlyMap<string, SavedTable>): string {
       const to = option(r.args, '-j') ?? option(r.args, '-g');
       return !ours.has(r.chain) && to !== undefined && ours.has(to);
     });
-    out.push(
-      `*${table}`,
-      ...chains.map((c) => `:${c} - [0:0]`),
-      ...refs.map((r) => `-D ${r.spec}`),
-      ...chains.map((c) => `-X ${c}`),
-      'COMMIT',
-    );
+    out.push(`*${table}`);
+    for (const c of chains) out.push(`:${c} - [0:0]`);
+    for (const r of refs) out.push(`-D ${r.spec}`);
+    for (const c of chains) out.push(`-X ${c}`);
+    out.push('COMMIT');
   }
   return out.length ? out.join('\n') + '\n' : '';
+}
+
+/** Per-service chain kinds in the order nothing later jumps back to: FW → EXT → SVL/SVC → SEP. */
+const KIND_ORDER = ['FW', 'EXT', 'SVL', 'SVC', 'SEP'];
+const kindRank = (c: string) => KIND_ORDER.indexOf(c.slice(5, c.indexOf('-', 5)));
+
+/**
+ * cleanupText, split for iptables-nft-restore when there are more than `maxChains` per-service
+ * chains (see chunkedRestoreInputs): first the jumps into kpr's chains and the top-level chains'
+ * rules go, which makes every per-service chain unreachable; then the per-service chains are
+ * flushed and deleted in batches ordered so that a chain's referrers are always flushed in the
+ * same or an earlier batch; last the (now unreferenced) top-level nat chains are deleted.
+ */
+export function cleanupInputs(saved: ReadonlyMap<string, SavedTable>, maxChains: number): string[] {
+  const nat = saved.get('nat');
+  const services = (nat?.chains ?? []).filter((c) => SERVICE_CHAIN_RE.test(c));
+  if (!nat || services.length <= maxChains) {
+    const text = cleanupText(saved);
+    return text === '' ? [] : [text];
+  }
+  const ownTop = nat.chains.filter((c) => NAT_CHAINS.includes(c));
+  const others = new Map(saved);
+  // Everything but the per-service chains and the deletion of the top-level nat chains.
+  const all = new Set([...ownTop, ...services]);
+  const first = cleanupText(new Map([...others].filter(([t]) => t !== 'nat')));
+  const refs = nat.rules.filter((r) => {
+    const to = option(r.args, '-j') ?? option(r.args, '-g');
+    return !all.has(r.chain) && to !== undefined && all.has(to);
+  });
+  const head = ['*nat', ...ownTop.map((c) => `:${c} - [0:0]`), ...refs.map((r) => `-D ${r.spec}`)];
+  const out = [first + [...head, 'COMMIT', ''].join('\n')];
+  const ordered = [...services].sort((a, b) => kindRank(a) - kindRank(b) || (a < b ? 1 : -1));
+  for (let i = 0; i < ordered.length; i += maxChains) {
+    const batch = ordered.slice(i, i + maxChains);
+    out.push(
+      [
+        '*nat',
+        ...batch.map((c) => `:${c} - [0:0]`),
+        ...batch.map((c) => `-X ${c}`),
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+  }
+  if (ownTop.length) out.push(['*nat', ...ownTop.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n'));
+  return out;
 }

@@ -45,7 +45,8 @@ const a = portState({ namespace: 'ns1', name: 'a' }, [{ ip: '198.18.128.1' }]);
 const b = portState({ namespace: 'ns1', name: 'b', clusterIPs: ['198.19.0.11'] }, [
   { ip: '198.18.128.2' },
 ]);
-const restores = (calls: Call[]) => calls.filter((c) => c.cmd.endsWith('-restore'));
+const restores = (calls: Call[]) =>
+  calls.filter((c) => c.cmd.endsWith('-restore') && !c.args.includes('--version'));
 const checks = (calls: Call[]) => calls.filter((c) => c.args.includes('-C'));
 
 test('the backend selects the binaries', async () => {
@@ -132,4 +133,58 @@ test('clusterCIDR: the IPv4 member of a dual-stack pair; nonsense is a config er
   assert.equal(localTrafficCIDR('fd00::/48'), undefined);
   assert.throws(() => localTrafficCIDR('198.18.0.0/33'), /not an IPv4 CIDR/);
   assert.throws(() => createIptablesDataplane(opts({ clusterCIDR: 'x -j ACCEPT' })), KprError);
+});
+
+test('partial syncs find stale chains from memory; only full syncs list the kernel', async () => {
+  const fake = fakeRunner();
+  const dp = createIptablesDataplane(opts({ iptablesBackend: 'legacy' }), {
+    run: fake.run,
+    log: memoryLogger(),
+  });
+  const saves = () => fake.calls.filter((c) => c.cmd.endsWith('-save')).length;
+  await dp.sync({ state: stateOf(a, b), changed: new Set(), full: true });
+  assert.equal(saves(), 1);
+  const a2 = portState({ namespace: 'ns1', name: 'a' }, [{ ip: '198.18.128.9' }]);
+  await dp.sync({ state: stateOf(a2, b), changed: new Set([a.service.key]), full: false });
+  assert.equal(saves(), 1, 'a partial sync does not run iptables-save');
+  const input = restores(fake.calls).at(-1)!.opts!.input!;
+  assert.equal(input.match(/^-X KUBE-SEP-/gm)?.length, 1, "a's old endpoint chain is deleted");
+  await dp.sync({ state: stateOf(b), changed: new Set([a.service.key]), full: false });
+  const gone = restores(fake.calls).at(-1)!.opts!.input!;
+  assert.equal(gone.match(/^-X KUBE-(SVC|SEP)-/gm)?.length, 2, "a's chains are deleted");
+  await dp.sync({ state: stateOf(b), changed: new Set(), full: true });
+  assert.equal(saves(), 2);
+});
+
+test('nft backend: a large full sync is applied in batches, a partial one in one transaction', async () => {
+  const fake = fakeRunner();
+  const dp = createIptablesDataplane(opts({ iptablesBackend: 'nft' }), {
+    run: fake.run,
+    log: memoryLogger(),
+    nftChunkChains: 4,
+  });
+  const many = Array.from({ length: 6 }, (_, i) =>
+    portState({ namespace: 'ns2', name: `s${i}`, clusterIPs: [`198.19.1.${i}`] }, [
+      { ip: `198.18.130.${i}` },
+      { ip: `198.18.131.${i}` },
+    ]),
+  );
+  await dp.sync({ state: stateOf(...many), changed: new Set(), full: true });
+  const inputs = restores(fake.calls).map((c) => c.opts!.input!);
+  assert.equal(inputs.length, 7, 'six ports of three chains, one per batch, then the top level');
+  // The fake kernel has no KUBE-MARK-MASQ yet: the first batch creates it.
+  assert.match(inputs[0]!, /^:KUBE-MARK-MASQ - \[0:0\]$/m);
+  assert.match(inputs.at(-1)!, /^\*filter/);
+  fake.calls.length = 0;
+  await dp.sync({ state: stateOf(...many), changed: new Set([many[2]!.service.key]), full: false });
+  assert.equal(restores(fake.calls).length, 1);
+
+  const legacy = fakeRunner();
+  const dpl = createIptablesDataplane(opts({ iptablesBackend: 'legacy' }), {
+    run: legacy.run,
+    log: memoryLogger(),
+    nftChunkChains: 4,
+  });
+  await dpl.sync({ state: stateOf(...many), changed: new Set(), full: true });
+  assert.equal(restores(legacy.calls).length, 1, 'legacy rewrites whole tables: never split');
 });

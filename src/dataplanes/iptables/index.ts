@@ -17,15 +17,19 @@ import type { Logger } from '../../util/log.ts';
 import { createLogger } from '../../util/log.ts';
 import { DataplaneError, KprError, errorMessage } from '../../util/errors.ts';
 import {
-  cleanupText,
+  backendOf,
+  chunkedRestoreInputs,
+  cleanupInputs,
   ensureJumps,
   ensureTopLevelChains,
   restore,
   save,
+  saveText,
   toolsFor,
 } from './apply.ts';
-import { liveFrontends, serviceChainsIn } from './parse.ts';
-import { renderRuleset } from './render.ts';
+import { NAT_CHAINS, SERVICE_CHAIN_RE } from './names.ts';
+import { chainNamesIn, liveFrontends } from './parse.ts';
+import { createRenderCache, renderRuleset } from './render.ts';
 import type { Ruleset } from './render.ts';
 import { parseCIDR4 } from './syntax.ts';
 import type { CIDR4 } from './syntax.ts';
@@ -33,6 +37,8 @@ import type { CIDR4 } from './syntax.ts';
 export interface IptablesDeps {
   readonly run?: CommandRunner;
   readonly log?: Logger;
+  /** Per-service chains per transaction of a full sync with the nft backend (default 500). */
+  readonly nftChunkChains?: number;
 }
 
 /** The IPv4 member of clusterCIDR (which may be a dual-stack `v4,v6` pair); undefined if none. */
@@ -85,6 +91,13 @@ export function createIptablesDataplane(
   let nodeIPs: string[] = [];
   let dropInvalid = true;
   let lastWarnings = new Set<string>();
+  // The per-service chains that the last successful sync left in the kernel. Partial syncs find
+  // stale chains against it instead of listing the nat table, which at scale costs as much as the
+  // restore itself (kube-proxy keeps the same record). Undefined = unknown: list on the next sync.
+  let known: ReadonlySet<string> | undefined;
+  let backend: 'nft' | 'legacy' | undefined;
+  const cache = createRenderCache();
+  const chunkChains = deps.nftChunkChains ?? 500;
 
   const failure = (what: string, e: unknown) =>
     new DataplaneError(
@@ -96,7 +109,14 @@ export function createIptablesDataplane(
   const render = (req: SyncRequest, full: boolean, existing: ReadonlySet<string>): Ruleset =>
     renderRuleset(
       { state: req.state, changed: full ? undefined : req.changed, existingChains: existing },
-      { masqueradeAll: opts.masqueradeAll, localCIDR, nodeIPs, dropInvalid },
+      {
+        masqueradeAll: opts.masqueradeAll,
+        localCIDR,
+        nodeIPs,
+        dropInvalid,
+        dispatchByTarget: backend === 'nft',
+      },
+      cache,
     );
 
   return {
@@ -106,8 +126,10 @@ export function createIptablesDataplane(
       try {
         const created = await ensureTopLevelChains(run, tools);
         const jumps = await ensureJumps(run, tools);
+        backend = await backendOf(run, tools, opts.iptablesBackend);
         log.info('iptables chains ready', {
           backend: tools.iptables,
+          kernelInterface: backend,
           createdChains: created,
           addedJumps: jumps,
         });
@@ -115,19 +137,26 @@ export function createIptablesDataplane(
         throw failure('cannot create the top-level KUBE-* chains', e);
       }
       needFull = true;
+      known = undefined;
     },
 
     async sync(req: SyncRequest): Promise<SyncResult> {
-      let full = req.full || needFull;
+      let full = req.full || needFull || known === undefined;
       // Mark the sync full until it succeeds: any failure below makes the next one full too.
       needFull = true;
       let rs: Ruleset;
+      let missingTop: string[] = [];
       try {
-        if (full) {
+        backend ??= await backendOf(run, tools, opts.iptablesBackend);
+        let existing = known;
+        if (full || existing === undefined) {
           nodeIPs = await nodeIPv4s(run);
           dropInvalid = !(await tcpBeLiberal(run));
+          // Only full syncs list the kernel: they also remove what a previous run left behind.
+          const chains = chainNamesIn(await saveText(run, tools, 'nat'), 'nat');
+          existing = new Set([...chains].filter((c) => SERVICE_CHAIN_RE.test(c)));
+          missingTop = NAT_CHAINS.filter((c) => !chains.has(c));
         }
-        const existing = serviceChainsIn((await save(run, tools, 'nat')).get('nat'));
         rs = render(req, full, existing);
         // Entering or leaving large-cluster mode changes every per-endpoint rule.
         if (!full && rs.largeClusterMode !== lastLargeClusterMode) {
@@ -137,12 +166,17 @@ export function createIptablesDataplane(
       } catch (e) {
         throw failure('cannot read the current iptables rules', e);
       }
+      known = undefined;
       const warnings = new Set(rs.warnings);
       for (const w of warnings)
         if (!lastWarnings.has(w)) log.warn('not programmed', { problem: w });
       lastWarnings = warnings;
+      const inputs =
+        backend === 'nft' && full && rs.writtenChains.length > chunkChains
+          ? chunkedRestoreInputs(rs.blocks, rs.top, chunkChains, missingTop)
+          : [rs.text];
       try {
-        await restore(run, tools, rs.text);
+        for (const input of inputs) await restore(run, tools, input);
       } catch (e) {
         log.warn('iptables-restore failed', { full, rules: rs.rules, error: e });
         throw failure(
@@ -158,10 +192,12 @@ export function createIptablesDataplane(
         }
       }
       needFull = false;
+      known = rs.activeChains;
       lastLargeClusterMode = rs.largeClusterMode;
       log.debug('iptables synced', {
         full,
         rules: rs.rules,
+        transactions: inputs.length,
         chainsWritten: rs.writtenChains.length,
         chainsDeleted: rs.deletedChains.length,
       });
@@ -178,12 +214,15 @@ export function createIptablesDataplane(
 
     async cleanup() {
       try {
-        const text = cleanupText(await save(run, tools));
-        if (text !== '') await restore(run, tools, text);
+        backend ??= await backendOf(run, tools, opts.iptablesBackend);
+        const saved = await save(run, tools);
+        const limit = backend === 'nft' ? chunkChains : Infinity;
+        for (const input of cleanupInputs(saved, limit)) await restore(run, tools, input);
       } catch (e) {
         throw failure('cannot remove the KUBE-* chains', e);
       }
       needFull = true;
+      known = undefined;
     },
   };
 }

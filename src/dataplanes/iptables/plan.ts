@@ -116,6 +116,7 @@ export function planServicePort(st: ServicePortState, warnings: string[]): Servi
   // hasEndpoints also requires something programmable, so no rule ever jumps to an undeclared chain.
   const hasEndpoints = st.hasEndpoints && allCluster.length + allLocal.length > 0;
   const name = servicePortName(svc);
+  const seps = new Map<Endpoint, string>();
   return {
     name,
     proto: svc.protocol.toLowerCase(),
@@ -138,7 +139,12 @@ export function planServicePort(st: ServicePortState, warnings: string[]): Servi
     hasExternal: hasEndpoints && (externalLocal ? localEps : clusterEps).length > 0,
     usesExt: hasEndpoints && externallyAccessible,
     usesFW: hasEndpoints && lbIPs.length > 0 && svc.loadBalancerSourceRanges.length > 0,
-    sepOf: (ep) => endpointChain(name, svc.protocol, ep.ip, ep.port),
+    sepOf: (ep) => {
+      // Each endpoint's chain name is needed three or four times; hashing dominates rendering.
+      let c = seps.get(ep);
+      if (c === undefined) seps.set(ep, (c = endpointChain(name, svc.protocol, ep.ip, ep.port)));
+      return c;
+    },
   };
 }
 

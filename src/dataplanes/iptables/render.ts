@@ -7,18 +7,22 @@
  */
 import type { ProxyState } from '../../model/types.ts';
 import {
-  FILTER_CHAINS,
+  KUBE_EXTERNAL_SERVICES,
   KUBE_FORWARD,
   KUBE_MARK_MASQ,
   KUBE_NODEPORTS,
   KUBE_POSTROUTING,
   KUBE_SERVICES,
+  KUBE_PROXY_FIREWALL,
   MASQ_MARK,
-  NAT_CHAINS,
   SERVICE_CHAIN_RE,
 } from './names.ts';
-import { renderServicePort } from './service.ts';
+import { createRenderCache, emptySink, renderPort } from './fragments.ts';
+import type { RenderCache, ServiceBlock } from './fragments.ts';
 import type { RuleSink } from './service.ts';
+
+export { createRenderCache };
+export type { RenderCache, ServiceBlock };
 import { comment } from './syntax.ts';
 import type { CIDR4 } from './syntax.ts';
 
@@ -32,6 +36,27 @@ export interface RenderOptions {
   /** Drop ctstate INVALID in KUBE-FORWARD (kube-proxy omits it when nf_conntrack_tcp_be_liberal is set). */
   readonly dropInvalid: boolean;
   readonly largeClusterThreshold?: number;
+  /**
+   * Order the nat KUBE-SERVICES / KUBE-NODEPORTS dispatch rules by jump target, descending,
+   * instead of by service port key. Their matches are disjoint (kube-proxy writes them in map
+   * order), so only the restore cost changes: iptables-nft-restore pays a linear scan per chain
+   * name it has not seen yet unless names arrive in descending order (see apply.ts).
+   */
+  readonly dispatchByTarget?: boolean;
+}
+
+/** The jump target of a complete rule line (`… -j TARGET`). */
+function targetOf(rule: string): string {
+  const i = rule.lastIndexOf(' -j ');
+  return i < 0 ? '' : rule.slice(i + 4).split(' ', 1)[0]!;
+}
+
+/** A stable sort by jump target, descending. */
+function byTargetDescending(rules: readonly string[]): string[] {
+  return rules
+    .map((r, i) => ({ r, i, t: targetOf(r) }))
+    .sort((a, b) => (a.t < b.t ? 1 : a.t > b.t ? -1 : a.i - b.i))
+    .map((x) => x.r);
 }
 
 export interface RenderRequest {
@@ -56,11 +81,21 @@ export interface Ruleset {
   readonly largeClusterMode: boolean;
   /** Entries that could not be programmed (invalid addresses, ports, ...), one sentence each. */
   readonly warnings: readonly string[];
+  /**
+   * The per-service chains of `text`, one block per written service port (declarations and
+   * rules), for backends that apply them in several transactions; `top` is `text` without them.
+   */
+  readonly blocks: readonly ServiceBlock[];
+  readonly top: string;
 }
 
 const decl = (chain: string) => `:${chain} - [0:0]`;
 
-export function renderRuleset(req: RenderRequest, opts: RenderOptions): Ruleset {
+export function renderRuleset(
+  req: RenderRequest,
+  opts: RenderOptions,
+  cache?: RenderCache,
+): Ruleset {
   let total = 0;
   for (const st of req.state.values()) total += st.endpoints.length;
   const largeClusterMode = total > (opts.largeClusterThreshold ?? LARGE_CLUSTER_ENDPOINTS);
@@ -70,62 +105,111 @@ export function renderRuleset(req: RenderRequest, opts: RenderOptions): Ruleset 
     nodeIPs: opts.nodeIPs,
     largeClusterMode,
   };
-  const sink: RuleSink = {
-    filterServices: [],
-    filterExternalServices: [],
-    filterNodePorts: [],
-    filterFirewall: [],
-    natServices: [],
-    natNodePorts: [],
-    chains: [],
-    chainRules: [],
-    active: new Set(),
-    warnings: [],
-  };
+  // Everything besides the port's own state that its rules depend on.
+  const ctxKey = JSON.stringify([
+    opts.masqueradeAll,
+    opts.localCIDR?.text,
+    opts.nodeIPs,
+    largeClusterMode,
+  ]);
+  const blocks: ServiceBlock[] = [];
+  const sink: RuleSink = emptySink();
   // Sorted keys make the output deterministic (kube-proxy iterates a map; its tests sort).
   for (const key of [...req.state.keys()].sort()) {
     const writeChains = req.changed === undefined || req.changed.has(key);
-    renderServicePort(req.state.get(key)!, ctx, sink, writeChains);
+    renderPort(key, req.state.get(key)!, ctx, ctxKey, sink, writeChains, cache, blocks);
   }
+  if (cache)
+    for (const key of cache.fragments.keys()) if (!req.state.has(key)) cache.fragments.delete(key);
   const stale = [...req.existingChains]
-    .filter((c) => SERVICE_CHAIN_RE.test(c) && !sink.active.has(c))
+    .filter((c) => !sink.active.has(c) && SERVICE_CHAIN_RE.test(c))
     .sort();
 
+  const dispatch = opts.dispatchByTarget ? byTargetDescending : (r: string[]) => r;
+  // Top-level chains, each in rule order; tables list them in kube-proxy's declaration order.
+  const filterChains: [string, string[]][] = [
+    [KUBE_SERVICES, sink.filterServices],
+    [KUBE_EXTERNAL_SERVICES, sink.filterExternalServices],
+    [
+      KUBE_FORWARD,
+      [
+        ...(opts.dropInvalid ? [`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`] : []),
+        `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
+        `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+      ],
+    ],
+    [KUBE_NODEPORTS, sink.filterNodePorts],
+    [KUBE_PROXY_FIREWALL, sink.filterFirewall],
+  ];
+  const natChains: [string, string[]][] = [
+    [
+      KUBE_SERVICES,
+      [
+        ...dispatch(sink.natServices),
+        // Localhost NodePorts are off (they need route_localnet, CVE-2020-8558).
+        `-A ${KUBE_SERVICES} ${comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j ${KUBE_NODEPORTS}`,
+      ],
+    ],
+    [KUBE_NODEPORTS, dispatch(sink.natNodePorts)],
+    [
+      KUBE_POSTROUTING,
+      [
+        `-A ${KUBE_POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
+        // Clear the mark so a packet that traverses POSTROUTING again (e.g. VXLAN) is not NATed twice.
+        `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
+        `-A ${KUBE_POSTROUTING} ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+      ],
+    ],
+    [KUBE_MARK_MASQ, [`-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`]],
+  ];
+  // A partial sync leaves out top-level chains whose rules are exactly what the previous sync
+  // wrote (with --noflush, iptables-restore leaves unnamed chains alone): the kernel ends up with
+  // the same rules, and a one-endpoint change no longer resends every Service's dispatch rule.
+  // Any failure makes the next sync full, and full syncs always write every chain.
+  const keep = (table: string, list: [string, string[]][]) =>
+    list.filter(([chain, rules]) => {
+      if (!cache) return true;
+      const id = `${table}/${chain}`;
+      const joined = rules.join('\n');
+      const same = cache.top.get(id) === joined;
+      cache.top.set(id, joined);
+      return req.changed === undefined || !same;
+    });
+  const fChains = keep('filter', filterChains);
+  const nChains = keep('nat', natChains);
   const filter = [
     '*filter',
-    ...FILTER_CHAINS.map(decl),
-    ...(opts.dropInvalid ? [`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`] : []),
-    `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
-    `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    ...sink.filterServices,
-    ...sink.filterExternalServices,
-    ...sink.filterNodePorts,
-    ...sink.filterFirewall,
+    ...fChains.map(([c]) => decl(c)),
+    // KUBE-FORWARD's rules come first, as kube-proxy writes them.
+    ...fChains.filter(([c]) => c === KUBE_FORWARD).flatMap(([, r]) => r),
+    ...fChains.filter(([c]) => c !== KUBE_FORWARD).flatMap(([, r]) => r),
     'COMMIT',
   ];
-  const nat = [
+  const natHead = [
     '*nat',
-    ...NAT_CHAINS.map(decl),
-    ...sink.chains.map(decl),
+    ...nChains.map(([c]) => decl(c)),
     // Stale chains are flushed first so that -X finds them empty.
     ...stale.map(decl),
-    ...sink.natServices,
-    // Localhost NodePorts are off (they need route_localnet, CVE-2020-8558).
-    `-A ${KUBE_SERVICES} ${comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j ${KUBE_NODEPORTS}`,
-    ...sink.natNodePorts,
-    `-A ${KUBE_POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
-    // Clear the mark so a packet that traverses POSTROUTING again (e.g. VXLAN) is not NATed twice.
-    `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
-    `-A ${KUBE_POSTROUTING} ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
-    `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`,
-    ...sink.chainRules,
-    ...stale.map((c) => `-X ${c}`),
-    'COMMIT',
   ];
-  const lines = [...filter, ...nat];
+  const natTop = nChains.flatMap(([, r]) => r);
+  const natTail = [...stale.map((c) => `-X ${c}`), 'COMMIT'];
+  const join = (...parts: (readonly string[])[]) =>
+    parts.map((p) => (p.length ? p.join('\n') + '\n' : '')).join('');
+  // The per-service declarations come right after the top-level ones, as kube-proxy writes them.
+  const filterText = join(filter);
+  const nHead = nChains.length + 1;
+  const declText = join(sink.chains.map(decl));
+  const text =
+    filterText +
+    join(natHead.slice(0, nHead)) +
+    declText +
+    join(natHead.slice(nHead), natTop, sink.chainRules, natTail);
+  const topRules = [...filter, ...natTop].filter((l) => l.startsWith('-A ')).length;
   return {
-    text: lines.join('\n') + '\n',
-    rules: lines.filter((l) => l.startsWith('-A ')).length,
+    text,
+    top: filterText + join(natHead, natTop, natTail),
+    blocks,
+    rules: topRules + sink.chainRules.length,
     writtenChains: sink.chains,
     deletedChains: stale,
     activeChains: sink.active,
