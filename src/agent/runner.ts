@@ -21,7 +21,8 @@ export class BoundedFrequencyRunner {
   #running = false;
   #pending = false;
   #lastEnd = -Infinity;
-  #timer: NodeJS.Timeout | undefined;
+  /** A setTimeout handle, or a setImmediate one for a sync due now. */
+  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #timerAt = Infinity;
   #maxTimer: NodeJS.Timeout | undefined;
   #stopped = true;
@@ -40,7 +41,7 @@ export class BoundedFrequencyRunner {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#cancelTimer();
     if (this.#maxTimer) clearTimeout(this.#maxTimer);
     this.#timer = this.#maxTimer = undefined;
     this.#timerAt = Infinity;
@@ -62,9 +63,20 @@ export class BoundedFrequencyRunner {
     if (this.#stopped || this.#running) return;
     const at = this.#now() + delayMs;
     if (this.#timer && this.#timerAt <= at) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#cancelTimer();
     this.#timerAt = at;
-    this.#timer = setTimeout(() => void this.#fire(), delayMs);
+    // setTimeout(0) waits at least 1 ms, a fifth of an endpoint change's latency budget.
+    this.#timer =
+      delayMs <= 0
+        ? setImmediate(() => void this.#fire())
+        : setTimeout(() => void this.#fire(), delayMs);
+  }
+
+  #cancelTimer(): void {
+    const t = this.#timer;
+    if (t === undefined) return;
+    if ('refresh' in t) clearTimeout(t);
+    else clearImmediate(t);
   }
 
   #armMax(): void {

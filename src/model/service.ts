@@ -14,6 +14,18 @@ export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-nam
 export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
 
+/** Shared by every port with nothing in a list field, instead of one empty array each. */
+const NONE: readonly string[] = Object.freeze([]);
+const FAMILY_ONLY: Record<IPFamily, readonly IPFamily[]> = {
+  IPv4: Object.freeze(['IPv4']),
+  IPv6: Object.freeze(['IPv6']),
+};
+
+/** `list` or, when it is empty, the shared empty list. */
+function orNone<T>(list: T[]): readonly T[] {
+  return list.length > 0 ? list : (NONE as readonly T[]);
+}
+
 /** Whether kube-proxy's label selector excludes an object with these labels. */
 export function excludedByLabels(labels: Record<string, string> | undefined): boolean {
   return !!labels && (SERVICE_PROXY_NAME_LABEL in labels || HEADLESS_LABEL in labels);
@@ -44,18 +56,24 @@ export function servicePortsOf(svc: V1Service, family: IPFamily = 'IPv4'): Servi
   const clusterIPs = allClusterIPs.filter(inFamily);
   if (clusterIPs.length === 0) return [];
   const type = (spec.type ?? 'ClusterIP') as ServiceType;
-  const externalIPs = (spec.externalIPs ?? []).filter(inFamily);
+  const externalIPs = orNone((spec.externalIPs ?? []).filter(inFamily));
   const loadBalancerIPs =
     type === 'LoadBalancer'
-      ? (svc.status?.loadBalancer?.ingress ?? [])
-          .filter((i) => i.ip && (i.ipMode === undefined || i.ipMode === 'VIP'))
-          .map((i) => i.ip!)
-          .filter(inFamily)
-      : [];
+      ? orNone(
+          (svc.status?.loadBalancer?.ingress ?? [])
+            .filter((i) => i.ip && (i.ipMode === undefined || i.ipMode === 'VIP'))
+            .map((i) => i.ip!)
+            .filter(inFamily),
+        )
+      : NONE;
   const sessionAffinity = spec.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None';
   const timeout =
     spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS;
-  const ipFamilies = (spec.ipFamilies?.length ? spec.ipFamilies : [family]) as IPFamily[];
+  const ipFamilies = (
+    spec.ipFamilies?.length ? [...spec.ipFamilies] : FAMILY_ONLY[family]
+  ) as readonly IPFamily[];
+  const sourceRanges =
+    type === 'LoadBalancer' ? orNone([...(spec.loadBalancerSourceRanges ?? [])]) : NONE;
   return (spec.ports ?? []).map((p) => {
     const protocol = (p.protocol ?? 'TCP') as Protocol;
     const portName = p.name ?? '';
@@ -72,8 +90,7 @@ export function servicePortsOf(svc: V1Service, family: IPFamily = 'IPv4'): Servi
       nodePort: type === 'ClusterIP' ? 0 : (p.nodePort ?? 0),
       externalIPs,
       loadBalancerIPs,
-      loadBalancerSourceRanges:
-        type === 'LoadBalancer' ? (spec.loadBalancerSourceRanges ?? []) : [],
+      loadBalancerSourceRanges: sourceRanges,
       externalTrafficPolicy: (spec.externalTrafficPolicy ?? 'Cluster') as TrafficPolicy,
       internalTrafficPolicy: (spec.internalTrafficPolicy ?? 'Cluster') as TrafficPolicy,
       sessionAffinity,

@@ -28,6 +28,14 @@ export interface Categorized {
 const usableFallback = (ep: Endpoint): boolean => ep.serving && ep.terminating;
 
 /**
+ * `list.filter(pred)`, but `list` itself when every element passes: with all endpoints ready (the
+ * usual case) the Cluster list is the endpoint list, stored once.
+ */
+function keep(list: readonly Endpoint[], pred: (ep: Endpoint) => boolean): readonly Endpoint[] {
+  return list.every(pred) ? list : list.filter(pred);
+}
+
+/**
  * Which hint kind narrows the ready endpoints, if any: node hints when every ready endpoint has
  * them and one names this node, else zone hints under the same rule with this node's zone.
  */
@@ -64,8 +72,8 @@ export function categorizeEndpoints(
   const useCluster = usesClusterEndpoints(sp);
   if (useCluster) {
     const hint = topologyFilter(endpoints, node);
-    clusterEndpoints = endpoints.filter((ep) => ep.ready && (!hint || hint(ep)));
-    if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter(usableFallback);
+    clusterEndpoints = keep(endpoints, (ep) => ep.ready && (!hint || hint(ep)));
+    if (clusterEndpoints.length === 0) clusterEndpoints = keep(endpoints, usableFallback);
     hasEndpoints = clusterEndpoints.length > 0;
   }
   if (!usesLocalEndpoints(sp)) {
@@ -88,9 +96,9 @@ export function categorizeEndpoints(
     }
   }
   const localEndpoints = localReady
-    ? endpoints.filter((ep) => ep.isLocal && ep.ready)
+    ? keep(endpoints, (ep) => ep.isLocal && ep.ready)
     : localFallback
-      ? endpoints.filter((ep) => ep.isLocal && usableFallback(ep))
+      ? keep(endpoints, (ep) => ep.isLocal && usableFallback(ep))
       : [];
   if (!useCluster) {
     return {
@@ -101,12 +109,14 @@ export function categorizeEndpoints(
     };
   }
   const seen = new Set<string>();
-  const allReachableEndpoints: Endpoint[] = [];
+  const union: Endpoint[] = [];
   for (const ep of [...clusterEndpoints, ...localEndpoints]) {
     const id = `${ep.ip}:${ep.port}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    allReachableEndpoints.push(ep);
+    union.push(ep);
   }
+  // Local endpoints usually are among the Cluster ones: then the union is the Cluster list.
+  const allReachableEndpoints = union.length === clusterEndpoints.length ? clusterEndpoints : union;
   return { clusterEndpoints, localEndpoints, allReachableEndpoints, hasEndpoints };
 }

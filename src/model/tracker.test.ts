@@ -246,3 +246,72 @@ test('LoadBalancer ingress counts only with ipMode VIP or unset; NodePort only f
   assert.deepEqual(sp.loadBalancerIPs, ['198.18.200.1', '198.18.200.3']);
   assert.equal(sp.nodePort, 30080);
 });
+
+test('updates keep unchanged endpoint, port and state objects; no-op updates report nothing', () => {
+  const t = new ChangeTracker({ nodeName: 'n1' });
+  const key = 'default/web:http/TCP';
+  const svc = (): ReturnType<typeof makeService> =>
+    makeService({ name: 'web', clusterIP: '198.19.0.1' });
+  const slice = (first: string): ReturnType<typeof makeSlice> =>
+    makeSlice({
+      name: 'web-a',
+      service: 'web',
+      endpoints: [{ ip: first }, { ip: '198.18.0.3' }, { ip: '198.18.0.4', nodeName: 'n1' }],
+    });
+  t.updateService('default', 'web', svc());
+  t.updateEndpointSlice('default', 'web-a', slice('198.18.0.2'));
+  t.updateService('default', 'other', makeService({ name: 'other', clusterIP: '198.19.0.2' }));
+  const st1 = t.commit().state.get(key)!;
+  // All ready: the Cluster list is the endpoint list itself, not a copy.
+  assert.equal(st1.clusterEndpoints, st1.endpoints);
+
+  t.updateEndpointSlice('default', 'web-a', slice('198.18.0.9'));
+  const c2 = t.commit();
+  assert.deepEqual([...c2.changed], [key]);
+  const st2 = c2.state.get(key)!;
+  assert.deepEqual(ips(st2.endpoints), ['198.18.0.3', '198.18.0.4', '198.18.0.9']);
+  assert.equal(st2.endpoints[0], st1.endpoints[1], 'unchanged endpoint re-allocated');
+  assert.equal(st2.endpoints[1], st1.endpoints[2], 'unchanged endpoint re-allocated');
+  assert.equal(st2.service, st1.service);
+
+  // Same content again, and an unrelated Service's update: nothing changes, nothing is replaced.
+  t.updateService('default', 'web', svc());
+  t.updateEndpointSlice('default', 'web-a', slice('198.18.0.9'));
+  t.updateService('default', 'other', makeService({ name: 'other', clusterIP: '198.19.0.2' }));
+  const c3 = t.commit();
+  assert.equal(c3.changed.size, 0);
+  assert.equal(c3.state.get(key), st2);
+
+  // A Service field change is a change, and keeps the endpoint list.
+  t.updateService('default', 'web', {
+    ...svc(),
+    spec: { ...svc().spec, sessionAffinity: 'ClientIP' },
+  });
+  const c4 = t.commit();
+  assert.deepEqual([...c4.changed], [key]);
+  assert.equal(c4.state.get(key)!.service.sessionAffinity, 'ClientIP');
+  assert.equal(c4.state.get(key)!.endpoints, st2.endpoints);
+});
+
+test('a zone change re-filters endpoints by their hints', () => {
+  const t = new ChangeTracker({ nodeName: 'n1', zone: 'a' });
+  t.updateService('default', 'web', makeService({ name: 'web', clusterIP: '198.19.0.1' }));
+  t.updateEndpointSlice(
+    'default',
+    'web-a',
+    makeSlice({
+      name: 'web-a',
+      service: 'web',
+      endpoints: [
+        { ip: '198.18.0.2', zoneHints: ['a'] },
+        { ip: '198.18.0.3', zoneHints: ['b'] },
+      ],
+    }),
+  );
+  const key = 'default/web:http/TCP';
+  assert.deepEqual(ips(t.commit().state.get(key)!.clusterEndpoints), ['198.18.0.2']);
+  t.setNodeZone('b');
+  const c = t.commit();
+  assert.deepEqual([...c.changed], [key]);
+  assert.deepEqual(ips(c.state.get(key)!.clusterEndpoints), ['198.18.0.3']);
+});

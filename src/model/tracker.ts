@@ -9,9 +9,16 @@
  * port) is already claimed by another Service: the API server never allocates such a pair, but a
  * manifest folder or a hostile object can, and letting the second one win would silently hijack
  * the first Service's traffic. The refused port waits and is admitted once the frontend is free.
+ *
+ * Memory: at 100000 Services the tracker is most of the agent's heap, so it keeps no source
+ * objects. A Service is reduced to its ServicePorts and a slice to its endpoints per port when they
+ * arrive; unchanged ports, endpoints and states keep their previous objects (so no-op detection is
+ * mostly identity checks, see model/equal), and nothing serialized is stored.
  */
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { mergeSlices, portSelector } from './endpoints.ts';
+import { mergeSlices, portSelector, sliceEndpoints, type SlicePort } from './endpoints.ts';
+import { equalServicePort, equalServicePortState } from './equal.ts';
+import { Interner } from './intern.ts';
 import { namespacedName } from './names.ts';
 import { excludedByLabels, servicePortsOf } from './service.ts';
 import { categorizeEndpoints, type NodeTopology } from './topology.ts';
@@ -31,13 +38,15 @@ export class ChangeTracker {
   readonly #family: IPFamily;
   #node: NodeTopology;
   readonly #onConflict: TrackerOptions['onConflict'];
-  readonly #services = new Map<string, V1Service>();
-  readonly #slicesByService = new Map<string, Map<string, V1EndpointSlice>>();
+  /** `ns/name` → the Service's ports (empty for a headless or opted-out Service). */
+  readonly #services = new Map<string, readonly ServicePort[]>();
+  /** `ns/service` → slice name → the slice's endpoints per port. */
+  readonly #slicesByService = new Map<string, Map<string, readonly SlicePort[]>>();
+  readonly #names = new Interner();
   /** `ns/sliceName` → the `ns/service` it currently belongs to. */
   readonly #sliceOwner = new Map<string, string>();
   readonly #dirty = new Set<string>();
   readonly #state = new Map<string, ServicePortState>();
-  readonly #signatures = new Map<string, string>();
   readonly #keysByService = new Map<string, string[]>();
   /** `ip/PROTO/port` → owning service port key. */
   readonly #frontendOwner = new Map<string, string>();
@@ -55,7 +64,7 @@ export class ChangeTracker {
   /** Records a Service add/update (`svc` set) or delete. Returns whether a commit is pending. */
   updateService(namespace: string, name: string, svc: V1Service | undefined): boolean {
     const nn = namespacedName(namespace, name);
-    if (svc) this.#services.set(nn, svc);
+    if (svc) this.#services.set(nn, this.#reusePorts(servicePortsOf(svc, this.#family), nn));
     else this.#services.delete(nn);
     this.#dirty.add(nn);
     this.#serviceChanges++;
@@ -73,6 +82,8 @@ export class ChangeTracker {
     const label = slice?.metadata?.labels?.[SERVICE_NAME_LABEL];
     const keep = slice && label && !excludedByLabels(slice.metadata?.labels);
     const after = keep ? namespacedName(namespace, label) : undefined;
+    let previous: readonly SlicePort[] | undefined;
+    if (before && before === after) previous = this.#slicesByService.get(before)?.get(name);
     if (before && before !== after) {
       const m = this.#slicesByService.get(before);
       m?.delete(name);
@@ -83,7 +94,14 @@ export class ChangeTracker {
     if (after && slice) {
       let m = this.#slicesByService.get(after);
       if (!m) this.#slicesByService.set(after, (m = new Map()));
-      m.set(name, slice);
+      const ports = sliceEndpoints(
+        slice,
+        this.#family,
+        this.#node.nodeName,
+        previous,
+        this.#names.intern,
+      );
+      m.set(name, ports);
       this.#sliceOwner.set(sliceId, after);
       this.#dirty.add(after);
     }
@@ -118,10 +136,9 @@ export class ChangeTracker {
     // Pass 1 releases frontends of removed ports, so pass 2 can hand them to waiting Services.
     const work = [...this.#dirty];
     this.#dirty.clear();
-    const desired = new Map<string, ServicePort[]>();
+    const desired = new Map<string, readonly ServicePort[]>();
     for (const nn of work) {
-      const svc = this.#services.get(nn);
-      const ports = svc ? servicePortsOf(svc, this.#family) : [];
+      const ports = this.#services.get(nn) ?? [];
       desired.set(nn, ports);
       const keep = new Set(ports.map((p) => p.key));
       for (const key of this.#keysByService.get(nn) ?? []) {
@@ -130,7 +147,6 @@ export class ChangeTracker {
         this.#releaseFrontends(key);
         if (!keep.has(key)) {
           this.#state.delete(key);
-          this.#signatures.delete(key);
           changed.add(key);
           changedServices.add(nn);
         }
@@ -139,17 +155,12 @@ export class ChangeTracker {
     for (const nn of this.#blocked) if (!desired.has(nn)) desired.set(nn, this.#portsOf(nn));
     this.#blocked.clear();
     for (const [nn, ports] of desired) {
-      const eps = mergeSlices(
-        this.#slicesByService.get(nn)?.values() ?? [],
-        this.#family,
-        this.#node.nodeName,
-      );
+      const eps = mergeSlices(this.#slicesByService.get(nn)?.values() ?? []);
       const keys: string[] = [];
       for (const sp of ports) {
         if (!this.#claimFrontends(sp)) {
           this.#blocked.add(nn);
           if (this.#state.delete(sp.key)) {
-            this.#signatures.delete(sp.key);
             changed.add(sp.key);
             changedServices.add(nn);
           }
@@ -162,10 +173,9 @@ export class ChangeTracker {
           endpoints,
           ...categorizeEndpoints(sp, endpoints, this.#node),
         };
-        const sig = JSON.stringify(next);
-        if (this.#signatures.get(sp.key) !== sig) {
+        const prev = this.#state.get(sp.key);
+        if (!prev || !equalServicePortState(prev, next)) {
           this.#state.set(sp.key, next);
-          this.#signatures.set(sp.key, sig);
           changed.add(sp.key);
           changedServices.add(nn);
         }
@@ -176,9 +186,19 @@ export class ChangeTracker {
     return { state: this.#state, changed, changedServices };
   }
 
-  #portsOf(nn: string): ServicePort[] {
-    const svc = this.#services.get(nn);
-    return svc ? servicePortsOf(svc, this.#family) : [];
+  #portsOf(nn: string): readonly ServicePort[] {
+    return this.#services.get(nn) ?? [];
+  }
+
+  /** `ports`, with each port equal to the Service's current one replaced by that object. */
+  #reusePorts(ports: ServicePort[], nn: string): readonly ServicePort[] {
+    const old = this.#services.get(nn);
+    if (!old || old.length === 0) return ports;
+    for (let i = 0; i < ports.length; i++) {
+      const was = old.find((p) => p.key === ports[i]!.key);
+      if (was && equalServicePort(was, ports[i]!)) ports[i] = was;
+    }
+    return ports.length === old.length && ports.every((p, i) => p === old[i]) ? old : ports;
   }
 
   #frontendsOf(sp: ServicePort): string[] {

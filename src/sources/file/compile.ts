@@ -6,7 +6,7 @@
  * defined before is dropped. Pure: the caller supplies what the file contributed before.
  */
 import { validateEndpointSlice, validateService } from '../../model/validate.ts';
-import type { ManifestProblem, ParsedManifest } from './parse.ts';
+import { objectKey, objectLabel, type ManifestProblem, type ParsedManifest } from './parse.ts';
 import type { Entry } from './registry.ts';
 
 export interface CompiledFile {
@@ -35,7 +35,18 @@ export function compileFile(
     seen.set(o.key, o.line);
     const res = o.kind === 'Service' ? validateService(o.object) : validateEndpointSlice(o.object);
     if (res.ok) {
-      entries.set(o.key, { ...o, value: res.value });
+      // Not `...o`: nothing of the parse may stay reachable, since the parser's strings are
+      // slices of the file's text and would keep all of it alive. The validated value is a copy.
+      const meta = (res.value as { metadata: { namespace: string; name: string } }).metadata;
+      entries.set(o.key, {
+        key: objectKey(o.kind, meta.namespace, meta.name),
+        kind: o.kind,
+        namespace: meta.namespace,
+        name: meta.name,
+        label: objectLabel(o.kind, meta.namespace, meta.name),
+        line: o.line,
+        value: res.value,
+      });
     } else {
       problems.push({
         line: o.line,

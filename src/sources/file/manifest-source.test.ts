@@ -57,16 +57,20 @@ async function startSource(opts: { rescanIntervalMs?: number } = {}): Promise<Re
   return h;
 }
 
-/** Runs `change`, waits for `pred`, returns the latency from the end of the write to the event. */
+/**
+ * Runs `change`, waits for `pred`, returns the latency from the end of the write to the event
+ * (negative when the source was done before the write's promise resolved, which happens: the
+ * source reads a file as soon as its first event arrives).
+ */
 async function timed(
   h: RecordingHandler,
   what: string,
   change: () => Promise<void>,
   pred: () => boolean,
 ): Promise<number> {
+  const before = h.events.length;
   await change();
   const t0 = performance.now();
-  const before = h.events.length;
   await h.waitFor(what, () => pred() && h.events.length > before, 2000);
   return h.events[h.events.length - 1]!.at - t0;
 }
@@ -244,6 +248,41 @@ describe('ManifestSource: watching', () => {
       () => svcPort(h, 'default/cm') === 81,
     );
     assert.ok(ms < LATENCY_BUDGET_MS, `update took ${ms.toFixed(1)} ms`);
+  });
+
+  it('ignores hidden temp files and plain non-manifest files, but rescans for a new folder', async () => {
+    // svc.yaml points into a subfolder, so a change behind it is seen only by a full rescan:
+    // that makes rescans observable.
+    await mkdir(join(dir, 'real'));
+    await writeFile(join(dir, 'real', 'svc.yaml'), serviceYaml('hid', '198.18.30.6', 80));
+    await symlink(join('real', 'svc.yaml'), join(dir, 'svc.yaml'));
+    const h = await startSource();
+    await writeFile(join(dir, 'real', 'svc.yaml'), serviceYaml('hid', '198.18.30.6', 81));
+    // The lab's atomic writes and editors' swap files: no rescan of the whole folder.
+    await writeFile(join(dir, '.other.yaml.tmp'), 'scratch');
+    await writeFile(join(dir, 'notes.txt'), 'plain file');
+    await sleep(60);
+    assert.equal(svcPort(h, 'default/hid'), 80, 'a temp or plain file caused a rescan');
+    // A folder (or symlink) may be what manifests point through: that does rescan.
+    await mkdir(join(dir, 'more'));
+    await h.waitFor('rescan after a new folder', () => svcPort(h, 'default/hid') === 81);
+    assert.deepEqual(h.invalid, []);
+  });
+
+  it('reads an in-place rewrite once it is complete, never deleting on the way', async () => {
+    const path = join(dir, 'svc.yaml');
+    await writeFile(path, serviceYaml('alpha', '198.18.30.1'));
+    const h = await startSource();
+    // Truncate, then write: the source must not take the empty file for a deletion.
+    await writeFile(path, '');
+    await writeFile(path, serviceYaml('alpha', '198.18.30.1', 83));
+    await h.waitFor('alpha updated', () => svcPort(h, 'default/alpha') === 83);
+    await sleep(60);
+    assert.deepEqual(
+      h.events.map((e) => !!e.value),
+      [true, true],
+      'no delete in between',
+    );
   });
 });
 

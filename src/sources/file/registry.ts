@@ -5,8 +5,14 @@
  * the claim made first stays in effect until its file stops defining it, then the next claim takes
  * over. Replacing a file's set returns only the objects whose effective value changed, so callers
  * emit exactly the adds, updates and deletes that matter.
+ *
+ * Memory: a value is compared by a fingerprint (SHA-256 of its JSON), and the registry lets go of
+ * a value once it is in effect and has been handed out: the consumer keeps what it needs, and at
+ * 100000 Services a second full copy of every object would be hundreds of MiB. Values of claims
+ * that are not in effect (shadowed by another file) are kept, since they are emitted when they
+ * take over.
  */
-import { isDeepStrictEqual } from 'node:util';
+import { hash } from 'node:crypto';
 import type { ManifestKind } from './parse.ts';
 
 /** One object as one file defines it. */
@@ -17,8 +23,18 @@ export interface Entry {
   readonly name: string;
   readonly label: string;
   readonly line: number;
-  /** The validated object. */
-  readonly value: object;
+  /**
+   * The validated object, until the registry has emitted it as the one in effect; undefined after
+   * that (the fingerprint stands for it).
+   */
+  value: object | undefined;
+  /** Fingerprint of `value`; the registry fills it in when the entry arrives. */
+  fingerprint?: string;
+}
+
+/** A fingerprint of a value: equal JSON, equal fingerprint (key order counts, which is harmless). */
+export function fingerprintOf(value: object): string {
+  return hash('sha256', JSON.stringify(value), 'base64');
 }
 
 export interface Claim {
@@ -71,6 +87,14 @@ export class ObjectRegistry {
     entries: ReadonlyMap<string, Entry>,
   ): { changes: Change[]; shadowed: Shadowed[] } {
     const old = this.#files.get(file) ?? new Map<string, Entry>();
+    for (const e of entries.values()) {
+      if (e.fingerprint === undefined) {
+        // An entry without a fingerprint is new, so its value is still there.
+        if (e.value === undefined)
+          throw new Error(`internal error (a kpr bug): ${e.key} has no value`);
+        e.fingerprint = fingerprintOf(e.value);
+      }
+    }
     const touched = new Set([...old.keys(), ...entries.keys()]);
     // Snapshots, not the claims themselves: claims are updated in place below.
     const before = new Map<string, Claim | undefined>();
@@ -105,7 +129,14 @@ export class ObjectRegistry {
       if (next && next.file !== file && entries.has(key))
         shadowed.push({ entry: entries.get(key)!, winner: next });
       if (prev === undefined && next === undefined) continue;
-      if (prev && next && isDeepStrictEqual(prev.entry.value, next.entry.value)) continue;
+      if (prev && next && prev.entry.fingerprint === next.entry.fingerprint) {
+        // The consumer already holds this value (it was in effect before).
+        next.entry.value = undefined;
+        continue;
+      }
+      // Never happens: a released value belongs to a claim that was already in effect, hence `prev`.
+      if (next && next.entry.value === undefined)
+        throw new Error(`internal error (a kpr bug): the value of ${key} was released too early`);
       changes.push({
         kind: entry.kind,
         namespace: entry.namespace,
@@ -113,6 +144,8 @@ export class ObjectRegistry {
         value: next?.entry.value,
         file: next?.file,
       });
+      // Handed out and in effect: the consumer holds it now.
+      if (next) next.entry.value = undefined;
     }
     return { changes, shadowed };
   }

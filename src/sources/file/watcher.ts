@@ -1,18 +1,32 @@
 /**
  * @module sources/file/watcher
- * Turns folder activity into "re-read file X" calls: fs.watch (inotify) on the folder, a short
- * per-file debounce so that one save producing several events is read once, one-at-a-time
- * processing per file (a change arriving mid-read queues one more run), and a periodic rescan as
- * the safety net for events the kernel drops (inotify queue overflow) or never sends (network
- * filesystems, ConfigMap volumes swapping a `..data` symlink).
+ * Turns folder activity into "re-read file X" calls: fs.watch (inotify) on the folder,
+ * one-at-a-time processing per file, and a periodic rescan as the safety net for events the kernel
+ * drops (inotify queue overflow) or never sends (network filesystems).
+ *
+ * A manifest's first event starts its read at once (no fixed delay: the usual save is one rename
+ * or one write, and a delay would be most of the latency budget); events arriving while it is
+ * being read coalesce into one more read right after, so a save that produces several events is
+ * still read a bounded number of times and the last read sees the final content. The reader
+ * guards against catching a writer mid-way (see ManifestSource).
+ *
+ * Other names are sorted cheaply, because the commonest are temp files written next to the target
+ * before a rename, and a full rescan of 100000 files for each of those would be far too slow:
+ * - `..*` (kubelet's ConfigMap/Secret volumes swap the `..data` symlink, which changes every file
+ *   behind it) and events without a name: a debounced full rescan;
+ * - other hidden names (`.x.yaml.tmp`, editor swap files): ignored;
+ * - other names: a rescan only if the entry is (or was: it is gone) a directory or symlink that
+ *   manifests may point through; a plain file such as `x.yaml~` is ignored.
  */
 import { statSync, watch, type FSWatcher } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../../util/log.ts';
 
 export interface DirWatcherOptions {
   readonly dir: string;
   readonly log: Logger;
-  /** Quiet time after the last event for a file before it is read. */
+  /** Quiet time after the last event that asks for a full rescan before it starts. */
   readonly debounceMs: number;
   /** Full rescan period; 0 disables it. */
   readonly rescanIntervalMs: number;
@@ -185,12 +199,25 @@ export class DirWatcher {
 
   #onEvent(filename: string | Buffer | null): void {
     const name = filename === null ? undefined : filename.toString();
+    if (this.#stopped) return;
     if (name && this.#o.isManifest(name)) {
-      this.queue.schedule(name, this.#o.debounceMs);
-    } else {
-      // No name (the kernel may omit it), or a non-manifest entry such as a ConfigMap volume's
-      // `..data` symlink, whose swap changes every file behind it: compare everything.
+      void this.queue.now(name);
+    } else if (!name || name.startsWith('..')) {
+      // No name (the kernel may omit it), or a ConfigMap volume's `..data` swap: compare everything.
       this.queue.schedule(RESCAN, this.#o.debounceMs);
+    } else if (!name.startsWith('.')) {
+      void this.#maybeRescan(name);
     }
+  }
+
+  /** Rescans when `name` is, or was, something manifests may point through. */
+  async #maybeRescan(name: string): Promise<void> {
+    try {
+      const st = await lstat(join(this.#o.dir, name));
+      if (!st.isDirectory() && !st.isSymbolicLink()) return;
+    } catch {
+      // Gone (or unreadable): it may have been a directory or symlink in use.
+    }
+    this.queue.schedule(RESCAN, this.#o.debounceMs);
   }
 }
