@@ -33,4 +33,5 @@ echo "setup: node $(node_modules/.bin/node --version)"
 
 make -s -C bpf
 make -s -C tools/podserver
+make -s -C bench/crr
 echo "setup: done"

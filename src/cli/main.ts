@@ -9,6 +9,7 @@ import { registerAgentCommand } from './agent.ts';
 import { registerServiceCommands } from './service.ts';
 import { registerCleanupCommand } from './cleanup.ts';
 import { registerLabCommands } from './lab.ts';
+import { registerBenchCommand } from './bench.ts';
 import { errorMessage } from '../util/errors.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -24,6 +25,7 @@ registerAgentCommand(program);
 registerServiceCommands(program);
 registerCleanupCommand(program);
 registerLabCommands(program);
+registerBenchCommand(program);
 
 try {
   await program.parseAsync(process.argv);
