@@ -1,43 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { equalEndpoint, equalServicePort, equalServicePortState } from './equal.ts';
+import { makeEndpoint, makeServicePort } from './testing.ts';
 import type { Endpoint, ServicePort, ServicePortState } from './types.ts';
 
-const port: ServicePort = {
-  key: 'default/web:http/TCP',
-  namespace: 'default',
-  name: 'web',
-  portName: 'http',
-  protocol: 'TCP',
-  type: 'ClusterIP',
-  clusterIPs: ['198.19.0.1'],
-  port: 80,
-  targetPort: 8080,
-  nodePort: 0,
-  externalIPs: [],
-  loadBalancerIPs: [],
-  loadBalancerSourceRanges: [],
-  externalTrafficPolicy: 'Cluster',
-  internalTrafficPolicy: 'Cluster',
-  sessionAffinity: 'None',
-  sessionAffinityTimeoutSeconds: 10800,
-  healthCheckNodePort: 0,
-  ipFamilies: ['IPv4'],
-  trafficDistribution: undefined,
-};
+// Every field set (trafficDistribution stays undefined on purpose: `other` covers that case).
+const port: ServicePort = makeServicePort({ namespace: 'default', name: 'web', portName: 'http' });
 
-const ep: Endpoint = {
+const ep: Endpoint = makeEndpoint({
   ip: '198.18.0.2',
-  port: 8080,
-  ready: true,
-  serving: true,
-  terminating: false,
   nodeName: 'n1',
   zone: 'z1',
   zoneHints: ['z1'],
-  nodeHints: [],
   isLocal: true,
-};
+});
 
 /** A value different from `v` of the same kind, for every field type the model uses. */
 function other(v: unknown): unknown {

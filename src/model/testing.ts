@@ -4,6 +4,10 @@
  * the fields it is about.
  */
 import type { V1EndpointSlice, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { compareEndpoints } from './endpoints.ts';
+import { servicePortKey } from './names.ts';
+import { categorizeEndpoints, type NodeTopology } from './topology.ts';
+import type { Endpoint, ServicePort, ServicePortState } from './types.ts';
 
 export interface ServiceSpec {
   namespace?: string;
@@ -88,4 +92,71 @@ export function makeSlice(s: SliceSpec): V1EndpointSlice {
         : {}),
     })),
   };
+}
+
+/** A service port with every field defaulted (ClusterIP, TCP, port 80 → 8080, Cluster policies). */
+export function makeServicePort(
+  init: Partial<ServicePort> & Pick<ServicePort, 'namespace' | 'name'>,
+): ServicePort {
+  const portName = init.portName ?? '';
+  const protocol = init.protocol ?? 'TCP';
+  return {
+    key: servicePortKey(init.namespace, init.name, portName, protocol),
+    portName,
+    protocol,
+    type: 'ClusterIP',
+    clusterIPs: ['198.19.0.1'],
+    port: 80,
+    targetPort: 8080,
+    nodePort: 0,
+    externalIPs: [],
+    loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
+    externalTrafficPolicy: 'Cluster',
+    internalTrafficPolicy: 'Cluster',
+    sessionAffinity: 'None',
+    sessionAffinityTimeoutSeconds: 10800,
+    healthCheckNodePort: 0,
+    ipFamilies: ['IPv4'],
+    trafficDistribution: undefined,
+    ...init,
+  };
+}
+
+/** A ready endpoint on port 8080 with no topology hints; `isLocal` follows `localNode`. */
+export function makeEndpoint(
+  init: Partial<Endpoint> & Pick<Endpoint, 'ip'>,
+  localNode = 'node-a',
+): Endpoint {
+  return {
+    port: 8080,
+    ready: true,
+    serving: true,
+    terminating: false,
+    nodeName: undefined,
+    zone: undefined,
+    zoneHints: [],
+    nodeHints: [],
+    isLocal: init.nodeName !== undefined && init.nodeName === localNode,
+    ...init,
+  };
+}
+
+/**
+ * A service port's state exactly as the change tracker would build it: endpoints sorted by
+ * `ip:port` and categorized by the real endpoint-selection function, so dataplane tests see
+ * what the agent would hand them.
+ */
+export function makePortState(
+  service: ServicePort,
+  endpoints: readonly Endpoint[],
+  node: NodeTopology = { nodeName: 'node-a', zone: undefined },
+): ServicePortState {
+  const sorted = [...endpoints].sort(compareEndpoints);
+  return { service, endpoints: sorted, ...categorizeEndpoints(service, sorted, node) };
+}
+
+/** A ProxyState keyed by service port key. */
+export function stateOf(...ports: readonly ServicePortState[]): Map<string, ServicePortState> {
+  return new Map(ports.map((p) => [p.service.key, p]));
 }

@@ -1,44 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { categorizeEndpoints } from './topology.ts';
+import { makeEndpoint, makeServicePort } from './testing.ts';
 import type { Endpoint, ServicePort } from './types.ts';
 
-const sp = (over: Partial<ServicePort> = {}): ServicePort => ({
-  key: 'default/web:http/TCP',
-  namespace: 'default',
-  name: 'web',
-  portName: 'http',
-  protocol: 'TCP',
-  type: 'ClusterIP',
-  clusterIPs: ['198.19.0.1'],
-  port: 80,
-  targetPort: 8080,
-  nodePort: 0,
-  externalIPs: [],
-  loadBalancerIPs: [],
-  loadBalancerSourceRanges: [],
-  externalTrafficPolicy: 'Cluster',
-  internalTrafficPolicy: 'Cluster',
-  sessionAffinity: 'None',
-  sessionAffinityTimeoutSeconds: 10800,
-  healthCheckNodePort: 0,
-  ipFamilies: ['IPv4'],
-  trafficDistribution: undefined,
-  ...over,
-});
-const ep = (ip: string, over: Partial<Endpoint> = {}): Endpoint => ({
-  ip,
-  port: 8080,
-  ready: true,
-  serving: true,
-  terminating: false,
-  nodeName: undefined,
-  zone: undefined,
-  zoneHints: [],
-  nodeHints: [],
-  isLocal: false,
-  ...over,
-});
+const sp = (over: Partial<ServicePort> = {}): ServicePort =>
+  makeServicePort({ namespace: 'default', name: 'web', portName: 'http', ...over });
+const ep = (ip: string, over: Partial<Endpoint> = {}): Endpoint => makeEndpoint({ ip, ...over });
 const node = { nodeName: 'n1', zone: 'z1' };
 const ips = (eps: readonly Endpoint[]) => eps.map((e) => e.ip);
 

@@ -113,8 +113,12 @@ export function planServicePort(st: ServicePortState, warnings: string[]): Servi
   const allLocal = eps(st.localEndpoints);
   const clusterEps = !internalLocal || externallyAccessible ? allCluster : [];
   const localEps = internalLocal || externalLocal ? allLocal : [];
-  // hasEndpoints also requires something programmable, so no rule ever jumps to an undeclared chain.
-  const hasEndpoints = st.hasEndpoints && allCluster.length + allLocal.length > 0;
+  // hasEndpoints decides DROP (usable endpoints exist, none local) versus REJECT (none at all). For
+  // an externally reachable port it also gates the KUBE-EXT jumps, so it additionally requires an
+  // endpoint list to program: no rule may jump to an undeclared chain. A ClusterIP-only port under
+  // iTP=Local has no cluster list by design and must still DROP, as kube-proxy does.
+  const hasEndpoints =
+    st.hasEndpoints && (!externallyAccessible || allCluster.length + allLocal.length > 0);
   const name = servicePortName(svc);
   const seps = new Map<Endpoint, string>();
   return {

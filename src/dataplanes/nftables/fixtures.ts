@@ -1,90 +1,34 @@
 /**
  * @module dataplanes/nftables/fixtures
- * Hand-built ServicePortState values for the nftables tests (golden, incremental, privileged).
- * The endpoint lists are categorized here the way kube-proxy's CategorizeEndpoints would for the
- * simple cases the tests use (every endpoint ready, no topology hints), so the tests do not
- * depend on the model package.
+ * ServicePortState values for the nftables tests (golden, incremental, privileged).
+ * Endpoint lists are categorized by the model's own endpoint selection, so the tests see exactly
+ * what the agent would hand the dataplane.
  */
+import {
+  makeEndpoint,
+  makePortState,
+  makeServicePort,
+  stateOf as baseStateOf,
+} from '../../model/testing.ts';
 import type { Endpoint, ProxyState, ServicePort, ServicePortState } from '../../model/types.ts';
 
 export const NODE = 'node-a';
 
 export function endpoint(ip: string, port: number, more: Partial<Endpoint> = {}): Endpoint {
-  const nodeName = more.nodeName ?? 'node-b';
-  return {
-    ip,
-    port,
-    ready: true,
-    serving: true,
-    terminating: false,
-    nodeName,
-    zone: undefined,
-    zoneHints: [],
-    nodeHints: [],
-    isLocal: nodeName === NODE,
-    ...more,
-  };
+  return makeEndpoint({ ip, port, nodeName: 'node-b', ...more }, NODE);
 }
 
 export function servicePort(
   more: Partial<ServicePort> & { namespace: string; name: string },
 ): ServicePort {
-  const portName = more.portName ?? '';
-  const protocol = more.protocol ?? 'TCP';
-  return {
-    key: `${more.namespace}/${more.name}:${portName}/${protocol}`,
-    portName,
-    protocol,
-    type: 'ClusterIP',
-    clusterIPs: ['198.18.100.1'],
-    port: 80,
-    targetPort: 8080,
-    nodePort: 0,
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    sessionAffinity: 'None',
-    sessionAffinityTimeoutSeconds: 10800,
-    healthCheckNodePort: 0,
-    ipFamilies: ['IPv4'],
-    trafficDistribution: undefined,
-    ...more,
-  };
+  return makeServicePort({ clusterIPs: ['198.18.100.1'], ...more });
 }
 
-/** Categorizes like CategorizeEndpoints for ready-only endpoints without topology hints. */
+/** Categorized by the model's own endpoint selection, as the agent would hand it over. */
 export function portState(service: ServicePort, endpoints: readonly Endpoint[]): ServicePortState {
-  const sorted = [...endpoints].sort((a, b) =>
-    `${a.ip}:${a.port}` < `${b.ip}:${b.port}` ? -1 : 1,
-  );
-  const ready = sorted.filter((e) => e.ready);
-  const usable = ready.length > 0 ? ready : sorted.filter((e) => e.serving && e.terminating);
-  const externallyAccessible =
-    service.nodePort !== 0 || service.externalIPs.length > 0 || service.loadBalancerIPs.length > 0;
-  const usesCluster = service.internalTrafficPolicy === 'Cluster' || externallyAccessible;
-  const usesLocal =
-    service.internalTrafficPolicy === 'Local' ||
-    (service.externalTrafficPolicy === 'Local' && externallyAccessible);
-  const clusterEndpoints = usesCluster ? usable : [];
-  const localReady = sorted.filter((e) => e.isLocal && e.ready);
-  const localEndpoints = usesLocal
-    ? localReady.length > 0
-      ? localReady
-      : sorted.filter((e) => e.isLocal && e.serving && e.terminating)
-    : [];
-  const all = sorted.filter((e) => clusterEndpoints.includes(e) || localEndpoints.includes(e));
-  return {
-    service,
-    endpoints: sorted,
-    clusterEndpoints,
-    localEndpoints,
-    allReachableEndpoints: all,
-    hasEndpoints: usable.length > 0,
-  };
+  return makePortState(service, endpoints, { nodeName: NODE, zone: undefined });
 }
 
 export function stateOf(...ports: readonly ServicePortState[]): ProxyState {
-  return new Map(ports.map((p) => [p.service.key, p]));
+  return baseStateOf(...ports);
 }
