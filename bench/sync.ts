@@ -12,9 +12,8 @@
  * A run that exceeds `--timeout` seconds is killed and that dataplane skips the larger sizes.
  * Writes bench/results/sync-<date>.json.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runWorker as runControlPlaneWorker } from '../src/bench/control-plane.ts';
 import { parseDataplaneName } from '../src/dataplanes/index.ts';
 import type { DataplaneName } from '../src/dataplanes/types.ts';
 import { machine, reproduceCommand, writeResults } from './lib/results.ts';
@@ -49,43 +48,10 @@ if (sizes.some((n) => n > MAX_BENCH_SERVICES)) {
 }
 requireRoot('bench/sync.ts');
 
-const WORKER = join(import.meta.dirname, 'sync-worker.ts');
-
-/** Runs one job in `netnsPath`; resolves with its result, or with an error string. */
-function runWorker(netnsPath: string, job: WorkerJob): Promise<WorkerResult | string> {
-  const argv = ['--net=' + netnsPath, '--', process.execPath, WORKER, JSON.stringify(job)];
-  return new Promise((resolve) => {
-    // Own process group: a timeout kills the worker and whatever iptables-restore/nft it runs.
-    const child = spawn('nsenter', argv, {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, KPR_LOG_LEVEL: 'warn' },
-    });
-    let out = '';
-    let err = '';
-    let timedOut = false;
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) {
-        try {
-          resolve(JSON.parse(out.trim().split('\n').pop()!) as WorkerResult);
-        } catch {
-          resolve(`unreadable worker output: ${out.slice(0, 200)}`);
-        }
-      } else if (timedOut) resolve(`timeout after ${timeoutMs / 1000} s`);
-      else resolve(`exit ${code ?? signal}: ${err.trim().split('\n').slice(-5).join(' | ')}`);
-    });
-  });
+/** Runs one job in `netnsPath` (see src/bench/control-plane.ts); resolves with its result or an error. */
+async function runWorker(netnsPath: string, job: WorkerJob): Promise<WorkerResult | string> {
+  const outcome = await runControlPlaneWorker(netnsPath, job, timeoutMs);
+  return outcome.ok ? outcome.result : outcome.error;
 }
 
 interface Cell {
