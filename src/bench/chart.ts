@@ -106,13 +106,34 @@ function scale(
   return { map, ticks: log ? logTicks(lo, hi) : linearTicks(lo, hi) };
 }
 
+/** Splits `text` at spaces into lines of at most `max` characters (a longer word stands alone). */
+function wrap(text: string, max: number): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const word of text.split(' ')) {
+    if (cur && cur.length + 1 + word.length > max) {
+      lines.push(cur);
+      cur = word;
+    } else cur = cur ? `${cur} ${word}` : word;
+  }
+  if (cur) lines.push(cur);
+  return lines;
+}
+
 const r1 = (v: number): string => String(Math.round(v * 10) / 10);
 
 /** Renders the chart as a standalone SVG document. */
 export function lineChart(spec: ChartSpec): string {
   const width = spec.width ?? 720;
-  const legendRows = Math.ceil(spec.series.length / 3);
-  const height = (spec.height ?? 420) + legendRows * LEGEND_ROW + (spec.note ? 16 : 0);
+  // As many legend columns as the longest label allows (no SVG text measuring: ~6.5 px a char).
+  const longest = Math.max(0, ...spec.series.map((s) => s.label.length));
+  const legendCols = Math.max(
+    1,
+    Math.min(3, Math.floor((width - M.left - M.right) / (longest * 6.5 + 40))),
+  );
+  const legendRows = Math.ceil(spec.series.length / legendCols);
+  const noteLines = spec.note ? wrap(spec.note, Math.floor((width - M.left - 8) / 6)) : [];
+  const height = (spec.height ?? 420) + legendRows * LEGEND_ROW + noteLines.length * 14 + 4;
   const plotBottom = (spec.height ?? 420) - M.bottom;
   const pts = spec.series.flatMap((s) => s.points);
   const sx = scale(
@@ -169,21 +190,22 @@ export function lineChart(spec: ChartSpec): string {
         `<circle cx="${r1(sx.map(p.x))}" cy="${r1(sy.map(p.y))}" r="3" fill="${s.dashed ? '#ffffff' : s.color}" stroke="${s.color}" stroke-width="1.5"/>`,
       );
   }
-  // Legend, three entries per row under the axis label.
-  const colW = (width - M.left - M.right) / 3;
+  // Legend under the axis label, up to three entries per row.
+  const colW = (width - M.left - M.right) / legendCols;
   spec.series.forEach((s, i) => {
-    const x = M.left + (i % 3) * colW;
-    const y = plotBottom + 52 + Math.floor(i / 3) * LEGEND_ROW;
+    const x = M.left + (i % legendCols) * colW;
+    const y = plotBottom + 52 + Math.floor(i / legendCols) * LEGEND_ROW;
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     o.push(
       `<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="2"${dash}/>`,
       `<text x="${x + 30}" y="${y}" dominant-baseline="middle">${escapeXml(s.label)}</text>`,
     );
   });
-  if (spec.note)
+  noteLines.forEach((line, i) =>
     o.push(
-      `<text x="${M.left}" y="${height - 8}" font-size="11" fill="#555">${escapeXml(spec.note)}</text>`,
-    );
+      `<text x="${M.left}" y="${height - 8 - (noteLines.length - 1 - i) * 14}" font-size="11" fill="#555">${escapeXml(line)}</text>`,
+    ),
+  );
   o.push('</svg>');
   return o.join('\n') + '\n';
 }
