@@ -21,4 +21,4 @@ npx kpr lab status --json | node_modules/.bin/node -e '
   done
 done
 echo
-echo "The lab is still up: try \`npx kpr lab exec client -- curl http://<clusterIP>/\`, \`npx kpr service list --bpf-pin-dir /sys/fs/bpf/kpr-lab-kpr\`; remove it with \`npx kpr lab down\`."
+echo "The lab is still up: try \`npx kpr lab exec client -- curl http://<clusterIP>/\`, \`npx kpr service list --lab lab\`; remove it with \`npx kpr lab down\`."

@@ -16,6 +16,12 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
+// `kpr service list | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('kpr')
   .description(
     'kube-proxy replacement: eBPF, iptables and nftables dataplanes, and a network-namespace lab',

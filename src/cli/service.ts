@@ -73,7 +73,11 @@ function listLab(lab: string, json: boolean): Promise<void> {
 }
 
 export function formatTable(live: readonly LiveFrontend[]): string {
-  const rows = [...live].sort((a, b) => (a.ip + a.port).localeCompare(b.ip + b.port));
+  // Numeric order of address, then port, then protocol: 198.18.16.2 before 198.18.16.10.
+  const ipKey = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  const rows = [...live].sort(
+    (a, b) => ipKey(a.ip) - ipKey(b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol),
+  );
   const lines = [
     'KIND         FRONTEND                 PROTO  SERVICE                         BACKENDS',
   ];
