@@ -16,24 +16,12 @@ import { memoryLogger } from '../../src/util/log.ts';
 import { createIptablesDataplane } from '../../src/dataplanes/iptables/index.ts';
 import { portState, stateOf } from '../../src/dataplanes/iptables/test-fixtures.ts';
 import type { DataplaneOptions } from '../../src/dataplanes/types.ts';
+import { CLIENT, replyServer } from './support/tcp-scripts.ts';
 
-const SERVER = `
-const net = require('node:net');
-for (const [port, reply] of [[8080, 'backend-1'], [8081, 'backend-2']]) {
-  net.createServer((s) => s.end(reply + '\\n')).listen(port, '198.18.0.2');
-}
-setTimeout(() => process.exit(0), 120000);
-`;
-
-const CLIENT = `
-const net = require('node:net');
-const s = net.connect({ host: process.argv[1], port: Number(process.argv[2]), timeout: 2000 });
-let out = '';
-s.on('data', (d) => (out += d));
-s.on('end', () => { process.stdout.write(out.trim()); process.exit(0); });
-s.on('timeout', () => { process.stdout.write('timeout'); process.exit(1); });
-s.on('error', (e) => { process.stdout.write('error ' + e.code); process.exit(1); });
-`;
+const SERVER = replyServer('198.18.0.2', [
+  [8080, 'backend-1'],
+  [8081, 'backend-2'],
+]);
 
 async function skipReason(tool: string): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'needs root';

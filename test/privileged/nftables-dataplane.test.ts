@@ -22,27 +22,15 @@ import {
   servicePort,
   stateOf,
 } from '../../src/dataplanes/nftables/fixtures.ts';
+import { CLIENT, replyServer } from './support/tcp-scripts.ts';
 
 const BACKEND_IP = '198.18.10.2';
 const NODE_IP = '198.18.10.1';
 
-const SERVER = `
-const net = require('node:net');
-for (const [port, reply] of [[8080, 'one'], [8081, 'two']])
-  net.createServer((s) => s.end(reply + '\\n')).listen(port, '${BACKEND_IP}');
-setTimeout(() => process.exit(0), 120000);
-`;
-
-/** Prints the server's reply, or `error <code>` / `timeout`. */
-const CLIENT = `
-const net = require('node:net');
-const s = net.connect({ host: process.argv[1], port: Number(process.argv[2]), timeout: 2000 });
-let out = '';
-s.on('data', (d) => (out += d));
-s.on('end', () => { process.stdout.write(out.trim()); process.exit(0); });
-s.on('timeout', () => { process.stdout.write('timeout'); process.exit(1); });
-s.on('error', (e) => { process.stdout.write('error ' + e.code); process.exit(1); });
-`;
+const SERVER = replyServer(BACKEND_IP, [
+  [8080, 'one'],
+  [8081, 'two'],
+]);
 
 const skip = process.getuid?.() !== 0 ? 'needs root' : undefined;
 
