@@ -205,7 +205,8 @@ export function createIptablesDataplane(
     },
 
     async list(): Promise<LiveFrontend[]> {
-      return liveFrontends((await save(run, tools, 'nat')).get('nat'));
+      const saved = await save(run, tools);
+      return liveFrontends(saved.get('nat'), saved.get('filter'));
     },
 
     async close() {

@@ -99,3 +99,26 @@ test('cleanupText deletes the jumps into kpr chains and then the chains, nothing
   assert.ok(nat.findIndex((l) => l.startsWith('-D ')) < nat.findIndex((l) => l.startsWith('-X ')));
   assert.equal(cleanupText(parseSave('*nat\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n')), '', 'nothing to do');
 });
+
+test('liveFrontends lists frontends the filter table rejects or drops, with no backends', () => {
+  const text = `*filter
+:KUBE-SERVICES - [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
+-A KUBE-SERVICES -m comment --comment "ns1/empty:http has no endpoints" -m tcp -p tcp -d 198.19.0.20 --dport 80 -j REJECT
+-A KUBE-SERVICES -m comment --comment "ns1/local:http has no local endpoints" -m udp -p udp -d 198.19.0.21 --dport 53 -j DROP
+-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns1/empty:http has no endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30080 -j REJECT
+-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns1/empty:http has no endpoints" -m tcp -p tcp -d 198.18.200.1 --dport 80 -j REJECT
+-A KUBE-SERVICES -m comment --comment "someone else's rule" -d 198.19.0.99/32 -j REJECT
+COMMIT
+`;
+  const fes = liveFrontends(undefined, parseSave(text).get('filter'));
+  assert.deepEqual(
+    fes.map((f) => [f.kind, f.ip, f.port, f.protocol, f.service, f.backends.length]),
+    [
+      ['ClusterIP', '198.19.0.20', 80, 'TCP', 'ns1/empty:http', 0],
+      ['ClusterIP', '198.19.0.21', 53, 'UDP', 'ns1/local:http', 0],
+      ['NodePort', '0.0.0.0', 30080, 'TCP', 'ns1/empty:http', 0],
+      ['ExternalIP', '198.18.200.1', 80, 'TCP', 'ns1/empty:http', 0],
+    ],
+  );
+});

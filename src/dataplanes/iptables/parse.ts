@@ -7,7 +7,12 @@
  */
 import type { Protocol } from '../../model/types.ts';
 import type { FrontendKind, LiveFrontend } from '../types.ts';
-import { KUBE_NODEPORTS, KUBE_SERVICES, SERVICE_CHAIN_RE } from './names.ts';
+import {
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_NODEPORTS,
+  KUBE_SERVICES,
+  SERVICE_CHAIN_RE,
+} from './names.ts';
 import { tokenize } from './syntax.ts';
 
 export interface SavedRule {
@@ -156,9 +161,54 @@ function frontendOf(
   return { kind, ip, port, protocol: proto, service };
 }
 
-/** Live frontends from the nat table, in rule order (KUBE-SERVICES, then KUBE-NODEPORTS). */
-export function liveFrontends(nat: SavedTable | undefined): LiveFrontend[] {
-  if (!nat) return [];
+/** kube-proxy's comments on the filter rules of frontends with nothing to DNAT to. */
+const NO_ENDPOINTS = [' has no endpoints', ' has no local endpoints'];
+
+/**
+ * Frontends that the filter table REJECTs or DROPs because they have no (local) endpoints: they
+ * have no nat rule at all, yet they are programmed and must be listed, with no backends.
+ * KUBE-SERVICES holds ClusterIPs; KUBE-EXTERNAL-SERVICES holds NodePorts (matched on
+ * `--dst-type LOCAL`) and external or load-balancer IPs, which its rules do not tell apart:
+ * those are reported as ExternalIP.
+ */
+function unservedFrontends(filter: SavedTable): LiveFrontend[] {
+  const out: LiveFrontend[] = [];
+  for (const r of filter.rules) {
+    if (r.chain !== KUBE_SERVICES && r.chain !== KUBE_EXTERNAL_SERVICES) continue;
+    const t = target(r.args);
+    if (t !== 'REJECT' && t !== 'DROP') continue;
+    const text = option(r.args, '--comment');
+    const suffix = NO_ENDPOINTS.find((x) => text?.endsWith(x));
+    if (!text || !suffix) continue;
+    const nodePort = r.chain === KUBE_EXTERNAL_SERVICES && option(r.args, '--dst-type') === 'LOCAL';
+    const fe = frontendOf(r, nodePort);
+    if (!fe) continue;
+    const kind: FrontendKind = nodePort
+      ? 'NodePort'
+      : r.chain === KUBE_SERVICES
+        ? 'ClusterIP'
+        : 'ExternalIP';
+    out.push({ ...fe, kind, service: text.slice(0, -suffix.length), backends: [] });
+  }
+  return out;
+}
+
+/**
+ * Live frontends: the nat table's in rule order (KUBE-SERVICES, then KUBE-NODEPORTS), then the
+ * filter table's frontends that have no endpoints to DNAT to.
+ */
+export function liveFrontends(nat: SavedTable | undefined, filter?: SavedTable): LiveFrontend[] {
+  const out: LiveFrontend[] = nat ? servedFrontends(nat) : [];
+  const seen = new Set(out.map((f) => `${f.ip}/${f.protocol}/${f.port}`));
+  for (const fe of filter ? unservedFrontends(filter) : []) {
+    const id = `${fe.ip}/${fe.protocol}/${fe.port}`;
+    if (!seen.has(id)) out.push(fe);
+    seen.add(id);
+  }
+  return out;
+}
+
+function servedFrontends(nat: SavedTable): LiveFrontend[] {
   const resolve = resolver(nat);
   const out: LiveFrontend[] = [];
   // iptables-save sorts chains by name; report KUBE-SERVICES first regardless.
