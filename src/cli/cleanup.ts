@@ -10,8 +10,8 @@
 import type { Command } from 'commander';
 import { readdir, readFile } from 'node:fs/promises';
 import { cleanupOthers } from '../dataplanes/index.ts';
-import { parseSave, option, type SavedTable } from '../dataplanes/iptables/parse.ts';
-import { restore, type Tools } from '../dataplanes/iptables/apply.ts';
+import { parseSave, type SavedTable } from '../dataplanes/iptables/parse.ts';
+import { removeChainsText, restore, type Tools } from '../dataplanes/iptables/apply.ts';
 import { SERVICE_CHAIN_RE } from '../dataplanes/iptables/names.ts';
 import { dataplaneOptions, type StateLocationFlags } from './options.ts';
 import { KprError, errorMessage } from '../util/errors.ts';
@@ -45,25 +45,7 @@ export function isKubeProxyChain(chain: string): boolean {
  * elsewhere that jumps to one is deleted, then the chains are deleted. '' when there is nothing.
  */
 export function kubeProxyCleanupText(saved: ReadonlyMap<string, SavedTable>): string {
-  const out: string[] = [];
-  for (const table of ['mangle', 'filter', 'nat']) {
-    const t = saved.get(table);
-    const chains = (t?.chains ?? []).filter(isKubeProxyChain);
-    if (!t || chains.length === 0) continue;
-    const ours = new Set(chains);
-    const refs = t.rules.filter((r) => {
-      const to = option(r.args, '-j') ?? option(r.args, '-g');
-      return !ours.has(r.chain) && to !== undefined && ours.has(to);
-    });
-    out.push(
-      `*${table}`,
-      ...chains.map((c) => `:${c} - [0:0]`),
-      ...refs.map((r) => `-D ${r.spec}`),
-      ...chains.map((c) => `-X ${c}`),
-      'COMMIT',
-    );
-  }
-  return out.length ? out.join('\n') + '\n' : '';
+  return removeChainsText(saved, ['mangle', 'filter', 'nat'], (_table, c) => isKubeProxyChain(c));
 }
 
 /** The iptables flavours kube-proxy may have used: both families, both backends. */

@@ -5,9 +5,7 @@
 import { hostname } from 'node:os';
 import type { DataplaneOptions } from '../dataplanes/types.ts';
 import { KprError } from '../util/errors.ts';
-
-export const DEFAULT_PIN_DIR = '/sys/fs/bpf/kpr';
-export const DEFAULT_NFT_TABLE = 'kpr';
+import { DEFAULT_NFT_TABLE, DEFAULT_PIN_DIR } from '../agent/config.ts';
 
 export interface StateLocationFlags {
   bpfPinDir?: string;

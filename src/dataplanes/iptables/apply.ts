@@ -7,7 +7,7 @@
 import type { CommandRunner } from '../../util/exec.ts';
 import { FILTER_CHAINS, NAT_CHAINS, SERVICE_CHAIN_RE } from './names.ts';
 import { option, parseSave } from './parse.ts';
-import type { SavedTable } from './parse.ts';
+import type { SavedRule, SavedTable } from './parse.ts';
 
 export interface Tools {
   readonly restore: string;
@@ -192,28 +192,48 @@ export async function ensureJumps(run: CommandRunner, tools: Tools): Promise<num
  * Chains that are not kpr's, such as kubelet's KUBE-FIREWALL, are never touched. Empty when there
  * is nothing left to remove.
  */
-export function cleanupText(saved: ReadonlyMap<string, SavedTable>): string {
-  const own = (table: string, c: string) =>
-    (table === 'filter' ? FILTER_CHAINS : NAT_CHAINS).includes(c) ||
-    (table === 'nat' && SERVICE_CHAIN_RE.test(c));
+/** Rules outside `chains` that jump or go to one of them (they must go before the chains can). */
+function jumpsInto(t: SavedTable, chains: ReadonlySet<string>): SavedRule[] {
+  return t.rules.filter((r) => {
+    const to = option(r.args, '-j') ?? option(r.args, '-g');
+    return !chains.has(r.chain) && to !== undefined && chains.has(to);
+  });
+}
+
+/**
+ * An iptables-restore input removing, from each of `tables`, the chains `owns` claims: flush them,
+ * delete the rules elsewhere that jump to them, delete them. '' when there is nothing to remove.
+ */
+export function removeChainsText(
+  saved: ReadonlyMap<string, SavedTable>,
+  tables: readonly string[],
+  owns: (table: string, chain: string) => boolean,
+): string {
   const out: string[] = [];
-  for (const table of ['filter', 'nat']) {
+  for (const table of tables) {
     const t = saved.get(table);
     if (!t) continue;
-    const chains = t.chains.filter((c) => own(table, c));
+    const chains = t.chains.filter((c) => owns(table, c));
     if (chains.length === 0) continue;
-    const ours = new Set(chains);
-    const refs = t.rules.filter((r) => {
-      const to = option(r.args, '-j') ?? option(r.args, '-g');
-      return !ours.has(r.chain) && to !== undefined && ours.has(to);
-    });
-    out.push(`*${table}`);
-    for (const c of chains) out.push(`:${c} - [0:0]`);
-    for (const r of refs) out.push(`-D ${r.spec}`);
-    for (const c of chains) out.push(`-X ${c}`);
-    out.push('COMMIT');
+    out.push(
+      `*${table}`,
+      ...chains.map((c) => `:${c} - [0:0]`),
+      ...jumpsInto(t, new Set(chains)).map((r) => `-D ${r.spec}`),
+      ...chains.map((c) => `-X ${c}`),
+      'COMMIT',
+    );
   }
   return out.length ? out.join('\n') + '\n' : '';
+}
+
+export function cleanupText(saved: ReadonlyMap<string, SavedTable>): string {
+  return removeChainsText(
+    saved,
+    ['filter', 'nat'],
+    (table, c) =>
+      (table === 'filter' ? FILTER_CHAINS : NAT_CHAINS).includes(c) ||
+      (table === 'nat' && SERVICE_CHAIN_RE.test(c)),
+  );
 }
 
 /** Per-service chain kinds in the order nothing later jumps back to: FW → EXT → SVL/SVC → SEP. */
@@ -239,10 +259,7 @@ export function cleanupInputs(saved: ReadonlyMap<string, SavedTable>, maxChains:
   // Everything but the per-service chains and the deletion of the top-level nat chains.
   const all = new Set([...ownTop, ...services]);
   const first = cleanupText(new Map([...others].filter(([t]) => t !== 'nat')));
-  const refs = nat.rules.filter((r) => {
-    const to = option(r.args, '-j') ?? option(r.args, '-g');
-    return !all.has(r.chain) && to !== undefined && all.has(to);
-  });
+  const refs = jumpsInto(nat, all);
   const head = ['*nat', ...ownTop.map((c) => `:${c} - [0:0]`), ...refs.map((r) => `-D ${r.spec}`)];
   const out = [first + [...head, 'COMMIT', ''].join('\n')];
   const ordered = [...services].sort((a, b) => kindRank(a) - kindRank(b) || (a < b ? 1 : -1));
